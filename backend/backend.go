@@ -1,0 +1,124 @@
+// Package backend defines the storage contract that secretstore engines run on.
+//
+// Application code should use package secretstore; this package is for people
+// who write a backend (memory, files, a database) or test one. A backend
+// stores two kinds of thing and knows nothing about Secrets Manager:
+//
+//   - Records: small, mutable metadata documents addressed by a string key.
+//     Every stored content of a record carries a revision, and every change
+//     is a compare-and-swap on that revision, so that several engines (in one
+//     process or many) can share a backend without losing updates.
+//   - Blobs: immutable byte strings written once under a fresh key chosen by
+//     the caller, read by key and deleted by key.
+//
+// The engine always writes a blob before the record that refers to it, and
+// changes a record before it deletes a blob the record no longer refers to. A
+// crash can therefore leave an unreferenced blob behind, never a record that
+// points at nothing; the engine sweeps such orphans.
+//
+// Every backend, including one written outside this module, should pass the
+// conformance suite in package backendtest from a TestConformance function.
+package backend
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors returned by backends. The engine maps them to Secrets
+// Manager errors; backends must return them (possibly wrapped) for the
+// conditions documented on each method and must not invent others for those
+// conditions.
+var (
+	// ErrNotFound reports that no record or blob exists under the key.
+	ErrNotFound = errors.New("backend: not found")
+	// ErrExists reports that a record or blob already exists under the key.
+	ErrExists = errors.New("backend: already exists")
+	// ErrConflict reports that a record's revision is not the expected one:
+	// another writer changed it. The caller should reload and retry.
+	ErrConflict = errors.New("backend: revision conflict")
+	// ErrClosed reports a call on a backend after Close.
+	ErrClosed = errors.New("backend: closed")
+)
+
+// Record is one stored content of a metadata record.
+type Record struct {
+	// Key is the record's key.
+	Key string
+	// Revision identifies this content of the record. It is never zero, and a
+	// backend never gives the same revision to two different contents of the
+	// same key, not even after the record is deleted and created again, so a
+	// caller may cache what it decoded from Data under (Key, Revision).
+	Revision uint64
+	// Data is the record's content. It is nil when GetRecord found that the
+	// caller's known revision is current (see GetRecord).
+	Data []byte
+}
+
+// Backend is the storage contract. Implementations must be safe for
+// concurrent use, must not retain or modify the byte slices passed to them,
+// and must return slices the caller may modify freely.
+//
+// Every method honours ctx: a call whose context is done returns ctx.Err()
+// (unwrapped, so errors.Is(err, context.Canceled) holds) without having
+// changed anything, or completes as if the context had not been cancelled.
+// After Close every method returns ErrClosed.
+//
+// Errors other than the sentinels are transport or storage failures. A
+// failed write may or may not have taken effect; the engine only ever
+// retries writes that are safe to repeat (a compare-and-swap that lost a
+// race, or a blob put under a new key).
+type Backend interface {
+	// GetRecord returns the record stored under key, or ErrNotFound.
+	//
+	// If knownRevision is not zero and equals the record's current revision,
+	// the backend may return the Record with a nil Data, telling the caller
+	// that the content it already holds is current. Backends that cannot
+	// tell cheaply may always return Data.
+	GetRecord(ctx context.Context, key string, knownRevision uint64) (Record, error)
+
+	// ListRecords returns up to limit records whose keys start with prefix
+	// and sort strictly after the key after (all of them when after is
+	// empty), in ascending byte order of key. A result shorter than limit
+	// means there are no more. limit is at least 1.
+	ListRecords(ctx context.Context, prefix, after string, limit int) ([]Record, error)
+
+	// CreateRecord stores data under key if no record exists there and
+	// returns the new revision, or ErrExists.
+	CreateRecord(ctx context.Context, key string, data []byte) (uint64, error)
+
+	// UpdateRecord replaces the content of the record under key if its
+	// current revision is revision, and returns the new revision. It returns
+	// ErrNotFound if there is no such record and ErrConflict if the revision
+	// differs; in both cases nothing changed and the caller may reload and
+	// retry.
+	UpdateRecord(ctx context.Context, key string, revision uint64, data []byte) (uint64, error)
+
+	// DeleteRecord deletes the record under key if its current revision is
+	// revision. It returns ErrNotFound if there is no such record and
+	// ErrConflict if the revision differs.
+	DeleteRecord(ctx context.Context, key string, revision uint64) error
+
+	// PutBlob stores data under key, which the caller chose fresh. It returns
+	// ErrExists, and changes nothing, if a blob already exists under key:
+	// blobs are written once and never overwritten. Once PutBlob returns nil
+	// the blob is as durable as a record write.
+	PutBlob(ctx context.Context, key string, data []byte) error
+
+	// GetBlob returns the blob stored under key, or ErrNotFound.
+	GetBlob(ctx context.Context, key string) ([]byte, error)
+
+	// DeleteBlob deletes the blob under key. Deleting a blob that does not
+	// exist succeeds, so the call is safe to repeat.
+	DeleteBlob(ctx context.Context, key string) error
+
+	// ListBlobs returns up to limit blob keys that sort strictly after the
+	// key after (all when after is empty), in ascending byte order. A result
+	// shorter than limit means there are no more. The engine uses it to find
+	// blobs that no record refers to.
+	ListBlobs(ctx context.Context, after string, limit int) ([]string, error)
+
+	// Close releases the backend's resources. Calls after Close return
+	// ErrClosed; Close itself may be called more than once.
+	Close() error
+}

@@ -1,0 +1,1031 @@
+// Package backendtest is the conformance suite for implementations of
+// [backend.Backend].
+//
+// Every backend, including one written outside this module, should pass it,
+// called from a TestConformance function in the backend's package:
+//
+//	func TestConformance(t *testing.T) {
+//		backendtest.Run(t, backendtest.Harness{
+//			New: func(t *testing.T) backend.Backend {
+//				b, err := mybackend.Open(t.TempDir())
+//				require.NoError(t, err)
+//				return b
+//			},
+//			// Reopen is optional: set it when the backend can open a second
+//			// handle on the same storage, so that the suite also checks
+//			// compare-and-swap across handles and persistence.
+//			Reopen: func(t *testing.T, b backend.Backend) backend.Backend {
+//				b2, err := mybackend.Open(b.(*mybackend.Backend).Dir())
+//				require.NoError(t, err)
+//				return b2
+//			},
+//		})
+//	}
+//
+// The suite checks what the engine relies on: compare-and-swap on revisions
+// and unique revisions, copy isolation, ordered and paged listing, immutable
+// blobs with idempotent delete, large values, races run under -race,
+// context cancellation and use after Close. A backend that needs more unit
+// tests for these semantics has found a case the suite is missing.
+//
+// Subtests run one after another, never in parallel, so a harness may hand
+// out one external resource (a database) again, provided New returns it
+// empty each time.
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/secretstore/secretstore/backend"
+)
+
+// Harness makes backends for the suite.
+type Harness struct {
+	// New returns a new, empty backend. Required. The suite closes it.
+	New func(t *testing.T) backend.Backend
+	// Reopen, if not nil, returns a second, independent handle on the same
+	// storage as b (for a file or database backend: another Open of the same
+	// directory or database). The suite uses it to check that
+	// compare-and-swap holds across handles and that data persists. The
+	// suite closes the handle it returns.
+	Reopen func(t *testing.T, b backend.Backend) backend.Backend
+}
+
+// Run runs the conformance suite against the backends that h makes.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.New == nil {
+		t.Fatal("backendtest: Harness.New is nil")
+	}
+	t.Run("Records", func(t *testing.T) { testRecords(t, h) })
+	t.Run("CopyIsolation", func(t *testing.T) { testCopyIsolation(t, h) })
+	t.Run("Listing", func(t *testing.T) { testListing(t, h) })
+	t.Run("Blobs", func(t *testing.T) { testBlobs(t, h) })
+	t.Run("LargeValues", func(t *testing.T) { testLargeValues(t, h) })
+	t.Run("CompareAndSwapConcurrentSafe", func(t *testing.T) { testCompareAndSwapRace(t, h, false) })
+	t.Run("CompareAndSwapAcrossHandlesConcurrentSafe", func(t *testing.T) {
+		if h.Reopen == nil {
+			t.Skip("Harness.Reopen is nil")
+		}
+		testCompareAndSwapRace(t, h, true)
+	})
+	t.Run("CreateConcurrentSafe", func(t *testing.T) { testConcurrentCreates(t, h) })
+	t.Run("ContextCancellation", func(t *testing.T) { testContextCancellation(t, h) })
+	t.Run("UseAfterClose", func(t *testing.T) { testUseAfterClose(t, h) })
+	t.Run("Persistence", func(t *testing.T) {
+		if h.Reopen == nil {
+			t.Skip("Harness.Reopen is nil")
+		}
+		testPersistence(t, h)
+	})
+	t.Run("OrphanSweep", func(t *testing.T) { testOrphanSweep(t, h) })
+}
+
+// newBackend returns a fresh backend from h, closed when t ends.
+func newBackend(t *testing.T, h Harness) backend.Backend {
+	t.Helper()
+	b := h.New(t)
+	require.NotNil(t, b, "Harness.New returned nil")
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// reopen returns a second handle on the storage of b, closed when t ends.
+func reopen(t *testing.T, h Harness, b backend.Backend) backend.Backend {
+	t.Helper()
+	b2 := h.Reopen(t, b)
+	require.NotNil(t, b2, "Harness.Reopen returned nil")
+	t.Cleanup(func() { _ = b2.Close() })
+	return b2
+}
+
+// mustCreate creates a record and fails the test unless it succeeds with a
+// nonzero revision.
+func mustCreate(t *testing.T, b backend.Backend, key string, data []byte) uint64 {
+	t.Helper()
+	rev, err := b.CreateRecord(t.Context(), key, data)
+	require.NoError(t, err, "CreateRecord(%q)", key)
+	require.NotZero(t, rev, "CreateRecord(%q) returned revision 0", key)
+	return rev
+}
+
+// mustUpdate updates a record and fails the test unless it succeeds with a
+// nonzero revision.
+func mustUpdate(t *testing.T, b backend.Backend, key string, rev uint64, data []byte) uint64 {
+	t.Helper()
+	newRev, err := b.UpdateRecord(t.Context(), key, rev, data)
+	require.NoError(t, err, "UpdateRecord(%q, %d)", key, rev)
+	require.NotZero(t, newRev, "UpdateRecord(%q) returned revision 0", key)
+	return newRev
+}
+
+// assertRecord checks that GetRecord(key, 0) returns data under rev.
+func assertRecord(t *testing.T, b backend.Backend, key string, rev uint64, data []byte) {
+	t.Helper()
+	got, err := b.GetRecord(t.Context(), key, 0)
+	if !assert.NoError(t, err, "GetRecord(%q)", key) {
+		return
+	}
+	assert.Equal(t, key, got.Key, "GetRecord(%q).Key", key)
+	assert.Equal(t, rev, got.Revision, "GetRecord(%q).Revision", key)
+	assert.Equal(t, data, got.Data, "GetRecord(%q).Data", key)
+}
+
+// assertBlob checks that GetBlob(key) returns data.
+func assertBlob(t *testing.T, b backend.Backend, key string, data []byte) {
+	t.Helper()
+	got, err := b.GetBlob(t.Context(), key)
+	if !assert.NoError(t, err, "GetBlob(%q)", key) {
+		return
+	}
+	assert.Equal(t, data, got, "GetBlob(%q)", key)
+}
+
+// assertNoRecord checks that GetRecord(key, 0) returns ErrNotFound.
+func assertNoRecord(t *testing.T, b backend.Backend, key string) {
+	t.Helper()
+	_, err := b.GetRecord(t.Context(), key, 0)
+	assert.ErrorIs(t, err, backend.ErrNotFound, "GetRecord(%q)", key)
+}
+
+// assertNoBlob checks that GetBlob(key) returns ErrNotFound.
+func assertNoBlob(t *testing.T, b backend.Backend, key string) {
+	t.Helper()
+	_, err := b.GetBlob(t.Context(), key)
+	assert.ErrorIs(t, err, backend.ErrNotFound, "GetBlob(%q)", key)
+}
+
+func testRecords(t *testing.T, h Harness) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		rev1 := mustCreate(t, b, "k", []byte("v1"))
+		assertRecord(t, b, "k", rev1, []byte("v1"))
+
+		rev2 := mustUpdate(t, b, "k", rev1, []byte("v2"))
+		assert.NotEqual(t, rev1, rev2, "UpdateRecord kept the revision")
+		assertRecord(t, b, "k", rev2, []byte("v2"))
+
+		require.NoError(t, b.DeleteRecord(ctx, "k", rev2))
+		assertNoRecord(t, b, "k")
+	})
+
+	t.Run("CreateExisting", func(t *testing.T) {
+		b := newBackend(t, h)
+		rev := mustCreate(t, b, "k", []byte("first"))
+		_, err := b.CreateRecord(t.Context(), "k", []byte("second"))
+		assert.ErrorIs(t, err, backend.ErrExists)
+		assertRecord(t, b, "k", rev, []byte("first"))
+	})
+
+	t.Run("StaleRevision", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		rev1 := mustCreate(t, b, "k", []byte("v1"))
+		rev2 := mustUpdate(t, b, "k", rev1, []byte("v2"))
+		for _, stale := range []uint64{0, rev1, rev2 + 1000} {
+			_, err := b.UpdateRecord(ctx, "k", stale, []byte("lost"))
+			assert.ErrorIs(t, err, backend.ErrConflict, "UpdateRecord with revision %d, current %d", stale, rev2)
+			err = b.DeleteRecord(ctx, "k", stale)
+			assert.ErrorIs(t, err, backend.ErrConflict, "DeleteRecord with revision %d, current %d", stale, rev2)
+		}
+		assertRecord(t, b, "k", rev2, []byte("v2"))
+	})
+
+	t.Run("Missing", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		mustCreate(t, b, "other", []byte("x"))
+
+		// A key that never existed, and one that was deleted: neither is a
+		// conflict, both are not found.
+		rev := mustCreate(t, b, "deleted", []byte("x"))
+		require.NoError(t, b.DeleteRecord(ctx, "deleted", rev))
+
+		for _, key := range []string{"missing", "deleted", "othe", "other/"} {
+			_, err := b.GetRecord(ctx, key, 0)
+			assert.ErrorIs(t, err, backend.ErrNotFound, "GetRecord(%q)", key)
+			_, err = b.GetRecord(ctx, key, rev)
+			assert.ErrorIs(t, err, backend.ErrNotFound, "GetRecord(%q, %d)", key, rev)
+			_, err = b.UpdateRecord(ctx, key, rev, []byte("y"))
+			assert.ErrorIs(t, err, backend.ErrNotFound, "UpdateRecord(%q)", key)
+			err = b.DeleteRecord(ctx, key, rev)
+			assert.ErrorIs(t, err, backend.ErrNotFound, "DeleteRecord(%q)", key)
+		}
+		assertNoRecord(t, b, "missing")
+	})
+
+	t.Run("RevisionsNeverReused", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		seen := map[uint64]string{}
+		note := func(rev uint64, what string) {
+			t.Helper()
+			require.NotZero(t, rev, "%s: revision 0", what)
+			if prev, ok := seen[rev]; ok {
+				t.Fatalf("%s: got revision %d, already given to %s", what, rev, prev)
+			}
+			seen[rev] = what
+		}
+		var oldRevs []uint64
+		for life := range 3 {
+			rev := mustCreate(t, b, "k", []byte("created"))
+			note(rev, fmt.Sprintf("create #%d", life))
+			for i := range 3 {
+				// A revision from an earlier life of the key must not
+				// match the current one.
+				for _, old := range oldRevs {
+					_, err := b.UpdateRecord(ctx, "k", old, []byte("stale"))
+					assert.ErrorIs(t, err, backend.ErrConflict, "UpdateRecord with revision %d from an earlier life", old)
+					got, err := b.GetRecord(ctx, "k", old)
+					require.NoError(t, err)
+					assert.Equal(t, rev, got.Revision, "GetRecord with old known revision %d", old)
+					assert.NotNil(t, got.Data, "GetRecord with old known revision %d returned nil Data", old)
+				}
+				data := fmt.Appendf(nil, "life %d update %d", life, i)
+				newRev := mustUpdate(t, b, "k", rev, data)
+				note(newRev, fmt.Sprintf("life %d update %d", life, i))
+				oldRevs = append(oldRevs, rev)
+				rev = newRev
+				assertRecord(t, b, "k", rev, data)
+			}
+			require.NoError(t, b.DeleteRecord(ctx, "k", rev))
+			oldRevs = append(oldRevs, rev)
+		}
+	})
+
+	t.Run("KnownRevision", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		rev1 := mustCreate(t, b, "k", []byte("v1"))
+
+		got, err := b.GetRecord(ctx, "k", rev1)
+		require.NoError(t, err)
+		assert.Equal(t, "k", got.Key)
+		assert.Equal(t, rev1, got.Revision)
+		if got.Data != nil {
+			assert.Equal(t, []byte("v1"), got.Data, "GetRecord with the current known revision returned other data")
+		}
+
+		rev2 := mustUpdate(t, b, "k", rev1, []byte("v2"))
+		got, err = b.GetRecord(ctx, "k", rev1)
+		require.NoError(t, err)
+		assert.Equal(t, rev2, got.Revision, "GetRecord with a stale known revision")
+		assert.Equal(t, []byte("v2"), got.Data, "GetRecord with a stale known revision must return the current data")
+
+		got, err = b.GetRecord(ctx, "k", rev2)
+		require.NoError(t, err)
+		assert.Equal(t, rev2, got.Revision)
+		if got.Data != nil {
+			assert.Equal(t, []byte("v2"), got.Data, "GetRecord with the current known revision returned other data")
+		}
+	})
+
+	t.Run("EmptyData", func(t *testing.T) {
+		// A nil Data means "your copy is current", so an empty record read
+		// with a revision that is not current must come back as a non-nil
+		// empty slice.
+		b := newBackend(t, h)
+		ctx := t.Context()
+		rev1 := mustCreate(t, b, "k", []byte{})
+		got, err := b.GetRecord(ctx, "k", 0)
+		require.NoError(t, err)
+		assert.Equal(t, rev1, got.Revision)
+		assert.Empty(t, got.Data)
+
+		rev2 := mustUpdate(t, b, "k", rev1, []byte("full"))
+		rev3 := mustUpdate(t, b, "k", rev2, []byte{})
+		got, err = b.GetRecord(ctx, "k", rev2)
+		require.NoError(t, err)
+		assert.Equal(t, rev3, got.Revision)
+		assert.NotNil(t, got.Data, "empty record read with a stale known revision returned nil Data")
+		assert.Empty(t, got.Data)
+	})
+}
+
+func testCopyIsolation(t *testing.T, h Harness) {
+	t.Run("CreateRecordArgument", func(t *testing.T) {
+		b := newBackend(t, h)
+		data := []byte("original")
+		rev := mustCreate(t, b, "k", data)
+		copy(data, "MUTATED!")
+		assertRecord(t, b, "k", rev, []byte("original"))
+	})
+
+	t.Run("UpdateRecordArgument", func(t *testing.T) {
+		b := newBackend(t, h)
+		rev := mustCreate(t, b, "k", []byte("created"))
+		data := []byte("original")
+		rev = mustUpdate(t, b, "k", rev, data)
+		copy(data, "MUTATED!")
+		assertRecord(t, b, "k", rev, []byte("original"))
+	})
+
+	t.Run("PutBlobArgument", func(t *testing.T) {
+		b := newBackend(t, h)
+		data := []byte("original")
+		require.NoError(t, b.PutBlob(t.Context(), "k", data))
+		copy(data, "MUTATED!")
+		assertBlob(t, b, "k", []byte("original"))
+	})
+
+	t.Run("GetRecordResult", func(t *testing.T) {
+		b := newBackend(t, h)
+		rev := mustCreate(t, b, "k", []byte("original"))
+		got, err := b.GetRecord(t.Context(), "k", 0)
+		require.NoError(t, err)
+		require.Equal(t, []byte("original"), got.Data)
+		copy(got.Data, "MUTATED!")
+		assertRecord(t, b, "k", rev, []byte("original"))
+	})
+
+	t.Run("ListRecordsResult", func(t *testing.T) {
+		b := newBackend(t, h)
+		rev := mustCreate(t, b, "k", []byte("original"))
+		got, err := b.ListRecords(t.Context(), "", "", 10)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, []byte("original"), got[0].Data)
+		copy(got[0].Data, "MUTATED!")
+		assertRecord(t, b, "k", rev, []byte("original"))
+	})
+
+	t.Run("GetBlobResult", func(t *testing.T) {
+		b := newBackend(t, h)
+		require.NoError(t, b.PutBlob(t.Context(), "k", []byte("original")))
+		got, err := b.GetBlob(t.Context(), "k")
+		require.NoError(t, err)
+		require.Equal(t, []byte("original"), got)
+		copy(got, "MUTATED!")
+		assertBlob(t, b, "k", []byte("original"))
+	})
+}
+
+// listKeys are keys that share prefixes, contain separators and sort
+// differently in byte order than in most human collations (upper case
+// before lower case, punctuation between letters, non-ASCII last). "a/b"
+// and "a%2Fb" must stay distinct for a backend that escapes keys.
+var listKeys = []string{
+	"a", "a/b", "a/b/c", "a-b", "a.b", "a:b", "a_b", "a+b", "a=b", "a@b",
+	"a%2Fb", "a b", "ab", "aB", "b", "B", "A", "Z", "é", "z~",
+}
+
+// sortedWhere returns the keys of listKeys that satisfy keep, in ascending
+// byte order.
+func sortedWhere(keep func(string) bool) []string {
+	var out []string
+	for _, k := range listKeys {
+		if keep(k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pageRecords lists every record under prefix in pages of limit records,
+// checking each page, and returns the keys in the order visited.
+func pageRecords(t *testing.T, b backend.Backend, prefix string, limit int) []string {
+	t.Helper()
+	var keys []string
+	after := ""
+	for range len(listKeys) + 2 {
+		page, err := b.ListRecords(t.Context(), prefix, after, limit)
+		require.NoError(t, err, "ListRecords(%q, %q, %d)", prefix, after, limit)
+		require.LessOrEqual(t, len(page), limit, "ListRecords(%q, %q, %d) returned more than limit", prefix, after, limit)
+		for _, r := range page {
+			keys = append(keys, r.Key)
+		}
+		if len(page) < limit {
+			return keys
+		}
+		after = page[len(page)-1].Key
+	}
+	t.Fatalf("ListRecords(%q, _, %d) did not stop after %d pages; visited %q", prefix, limit, len(listKeys)+2, keys)
+	return nil
+}
+
+// pageBlobs lists every blob in pages of limit keys, checking each page, and
+// returns the keys in the order visited.
+func pageBlobs(t *testing.T, b backend.Backend, limit, maxPages int) []string {
+	t.Helper()
+	var keys []string
+	after := ""
+	for range maxPages {
+		page, err := b.ListBlobs(t.Context(), after, limit)
+		require.NoError(t, err, "ListBlobs(%q, %d)", after, limit)
+		require.LessOrEqual(t, len(page), limit, "ListBlobs(%q, %d) returned more than limit", after, limit)
+		keys = append(keys, page...)
+		if len(page) < limit {
+			return keys
+		}
+		after = page[len(page)-1]
+	}
+	t.Fatalf("ListBlobs(_, %d) did not stop after %d pages; visited %q", limit, maxPages, keys)
+	return nil
+}
+
+func testListing(t *testing.T, h Harness) {
+	t.Run("Empty", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		recs, err := b.ListRecords(ctx, "", "", 10)
+		require.NoError(t, err)
+		assert.Empty(t, recs)
+		recs, err = b.ListRecords(ctx, "a", "a", 1)
+		require.NoError(t, err)
+		assert.Empty(t, recs)
+		keys, err := b.ListBlobs(ctx, "", 10)
+		require.NoError(t, err)
+		assert.Empty(t, keys)
+		keys, err = b.ListBlobs(ctx, "a", 1)
+		require.NoError(t, err)
+		assert.Empty(t, keys)
+	})
+
+	t.Run("Records", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		revs := map[string]uint64{}
+		for _, k := range listKeys {
+			revs[k] = mustCreate(t, b, k, []byte("data:"+k))
+		}
+		all := sortedWhere(func(string) bool { return true })
+
+		t.Run("All", func(t *testing.T) {
+			recs, err := b.ListRecords(ctx, "", "", len(listKeys)+1)
+			require.NoError(t, err)
+			var got []string
+			for _, r := range recs {
+				got = append(got, r.Key)
+				assert.Equal(t, revs[r.Key], r.Revision, "Revision of %q", r.Key)
+				assert.Equal(t, []byte("data:"+r.Key), r.Data, "Data of %q", r.Key)
+			}
+			assert.Equal(t, all, got)
+		})
+
+		t.Run("Prefix", func(t *testing.T) {
+			for _, prefix := range []string{"", "a", "a/", "a/b", "a/b/", "ab", "b", "B", "é", "nomatch", "a/b/c/d"} {
+				want := sortedWhere(func(k string) bool { return strings.HasPrefix(k, prefix) })
+				recs, err := b.ListRecords(ctx, prefix, "", len(listKeys)+1)
+				require.NoError(t, err)
+				var got []string
+				for _, r := range recs {
+					got = append(got, r.Key)
+				}
+				assert.Equal(t, want, got, "ListRecords(prefix %q)", prefix)
+			}
+		})
+
+		t.Run("After", func(t *testing.T) {
+			// Every stored key, plus cursors that are not stored keys.
+			cursors := append(slices.Clone(listKeys), "0", "a0", "a/a", "a/c", "aa", "zz", "ÿ")
+			for _, prefix := range []string{"", "a", "a/"} {
+				for _, after := range cursors {
+					want := sortedWhere(func(k string) bool { return strings.HasPrefix(k, prefix) && k > after })
+					recs, err := b.ListRecords(ctx, prefix, after, len(listKeys)+1)
+					require.NoError(t, err)
+					var got []string
+					for _, r := range recs {
+						got = append(got, r.Key)
+					}
+					assert.Equal(t, want, got, "ListRecords(prefix %q, after %q)", prefix, after)
+				}
+			}
+		})
+
+		t.Run("Paging", func(t *testing.T) {
+			for _, prefix := range []string{"", "a", "a/", "b"} {
+				want := sortedWhere(func(k string) bool { return strings.HasPrefix(k, prefix) })
+				for _, limit := range []int{1, 2, 3} {
+					got := pageRecords(t, b, prefix, limit)
+					assert.Equal(t, want, got, "paging prefix %q with limit %d", prefix, limit)
+				}
+			}
+		})
+
+		t.Run("NoBlobs", func(t *testing.T) {
+			keys, err := b.ListBlobs(ctx, "", 10)
+			require.NoError(t, err)
+			assert.Empty(t, keys, "ListBlobs lists records")
+		})
+	})
+
+	t.Run("Blobs", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		for _, k := range listKeys {
+			require.NoError(t, b.PutBlob(ctx, k, []byte("data:"+k)), "PutBlob(%q)", k)
+		}
+		all := sortedWhere(func(string) bool { return true })
+
+		keys, err := b.ListBlobs(ctx, "", len(listKeys)+1)
+		require.NoError(t, err)
+		assert.Equal(t, all, keys)
+
+		for _, after := range append(slices.Clone(listKeys), "0", "a0", "a/a", "aa", "zz", "ÿ") {
+			want := sortedWhere(func(k string) bool { return k > after })
+			got, err := b.ListBlobs(ctx, after, len(listKeys)+1)
+			require.NoError(t, err)
+			if len(want) == 0 {
+				assert.Empty(t, got, "ListBlobs(after %q)", after)
+			} else {
+				assert.Equal(t, want, got, "ListBlobs(after %q)", after)
+			}
+		}
+
+		for _, limit := range []int{1, 2, 3} {
+			got := pageBlobs(t, b, limit, len(listKeys)+2)
+			assert.Equal(t, all, got, "paging blobs with limit %d", limit)
+		}
+
+		recs, err := b.ListRecords(ctx, "", "", 10)
+		require.NoError(t, err)
+		assert.Empty(t, recs, "ListRecords lists blobs")
+	})
+}
+
+func testBlobs(t *testing.T, h Harness) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		require.NoError(t, b.PutBlob(ctx, "k", []byte("value")))
+		assertBlob(t, b, "k", []byte("value"))
+		require.NoError(t, b.DeleteBlob(ctx, "k"))
+		assertNoBlob(t, b, "k")
+	})
+
+	t.Run("PutExisting", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		require.NoError(t, b.PutBlob(ctx, "k", []byte("first")))
+		err := b.PutBlob(ctx, "k", []byte("second"))
+		assert.ErrorIs(t, err, backend.ErrExists)
+		assertBlob(t, b, "k", []byte("first"))
+	})
+
+	t.Run("DeleteMissing", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		assert.NoError(t, b.DeleteBlob(ctx, "missing"))
+		require.NoError(t, b.PutBlob(ctx, "k", []byte("value")))
+		require.NoError(t, b.DeleteBlob(ctx, "k"))
+		assert.NoError(t, b.DeleteBlob(ctx, "k"), "second DeleteBlob")
+		assertNoBlob(t, b, "k")
+	})
+
+	t.Run("GetMissing", func(t *testing.T) {
+		b := newBackend(t, h)
+		require.NoError(t, b.PutBlob(t.Context(), "other", []byte("value")))
+		for _, key := range []string{"missing", "othe", "other/", "Other"} {
+			assertNoBlob(t, b, key)
+		}
+	})
+
+	t.Run("Empty", func(t *testing.T) {
+		b := newBackend(t, h)
+		require.NoError(t, b.PutBlob(t.Context(), "k", []byte{}))
+		got, err := b.GetBlob(t.Context(), "k")
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+
+	t.Run("EveryByte", func(t *testing.T) {
+		b := newBackend(t, h)
+		data := make([]byte, 512)
+		for i := range data {
+			data[i] = byte(i)
+		}
+		require.NoError(t, b.PutBlob(t.Context(), "k", data))
+		assertBlob(t, b, "k", data)
+		rev := mustCreate(t, b, "r", data)
+		assertRecord(t, b, "r", rev, data)
+	})
+
+	t.Run("IndependentOfRecords", func(t *testing.T) {
+		b := newBackend(t, h)
+		ctx := t.Context()
+		require.NoError(t, b.PutBlob(ctx, "blob", []byte("b")))
+		mustCreate(t, b, "record", []byte("r"))
+		assertNoRecord(t, b, "blob")
+		assertNoBlob(t, b, "record")
+	})
+}
+
+// randomBytes returns n bytes from a fixed-seed generator.
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	data := make([]byte, n)
+	_, _ = r.Read(data)
+	return data
+}
+
+func testLargeValues(t *testing.T, h Harness) {
+	const size = 1 << 20
+	b := newBackend(t, h)
+	ctx := t.Context()
+
+	t.Run("Record", func(t *testing.T) {
+		data1 := randomBytes(size, 1)
+		rev := mustCreate(t, b, "record", data1)
+		got, err := b.GetRecord(ctx, "record", 0)
+		require.NoError(t, err)
+		assert.Equal(t, rev, got.Revision)
+		assert.True(t, bytes.Equal(data1, got.Data), "1 MiB record differs after create: got %d bytes", len(got.Data))
+
+		data2 := randomBytes(size, 2)
+		rev = mustUpdate(t, b, "record", rev, data2)
+		got, err = b.GetRecord(ctx, "record", 0)
+		require.NoError(t, err)
+		assert.Equal(t, rev, got.Revision)
+		assert.True(t, bytes.Equal(data2, got.Data), "1 MiB record differs after update: got %d bytes", len(got.Data))
+
+		recs, err := b.ListRecords(ctx, "", "", 10)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		assert.True(t, bytes.Equal(data2, recs[0].Data), "1 MiB record differs in ListRecords: got %d bytes", len(recs[0].Data))
+	})
+
+	t.Run("Blob", func(t *testing.T) {
+		data := randomBytes(size, 3)
+		require.NoError(t, b.PutBlob(ctx, "blob", data))
+		got, err := b.GetBlob(ctx, "blob")
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(data, got), "1 MiB blob differs: got %d bytes", len(got))
+	})
+}
+
+// testCompareAndSwapRace has 16 goroutines each add 1 to a counter record 50
+// times by read-modify-write, retrying on ErrConflict. A lost update leaves
+// the counter short of 800. With acrossHandles, half the goroutines use a
+// second handle from Harness.Reopen.
+func testCompareAndSwapRace(t *testing.T, h Harness, acrossHandles bool) {
+	const (
+		goroutines = 16
+		increments = 50
+		maxRetries = 100 * goroutines * increments
+		key        = "counter"
+	)
+	b := newBackend(t, h)
+	handles := []backend.Backend{b}
+	if acrossHandles {
+		handles = append(handles, reopen(t, h, b))
+	}
+	mustCreate(t, b, key, []byte("0"))
+
+	var (
+		mu   sync.Mutex
+		revs = map[uint64]int{} // revision returned by a successful update → new counter value
+		wg   sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for g := range goroutines {
+		hb := handles[g%len(handles)]
+		wg.Go(func() {
+			ctx := t.Context()
+			<-start
+			// Cache the last content seen, as the engine does, to exercise
+			// GetRecord with a known revision under contention.
+			var cachedRev uint64
+			var cachedN int
+			retries := 0
+			for range increments {
+				for {
+					rec, err := hb.GetRecord(ctx, key, cachedRev)
+					if err != nil {
+						t.Errorf("goroutine %d: GetRecord: %v", g, err)
+						return
+					}
+					n := cachedN
+					if rec.Data != nil || rec.Revision != cachedRev {
+						if n, err = strconv.Atoi(string(rec.Data)); err != nil {
+							t.Errorf("goroutine %d: GetRecord(%q, %d) returned revision %d with data %q: %v",
+								g, key, cachedRev, rec.Revision, rec.Data, err)
+							return
+						}
+					}
+					cachedRev, cachedN = rec.Revision, n
+					rev, err := hb.UpdateRecord(ctx, key, rec.Revision, []byte(strconv.Itoa(n+1)))
+					if errors.Is(err, backend.ErrConflict) {
+						if retries++; retries > maxRetries {
+							t.Errorf("goroutine %d: more than %d conflicts", g, maxRetries)
+							return
+						}
+						continue
+					}
+					if err != nil {
+						t.Errorf("goroutine %d: UpdateRecord: %v", g, err)
+						return
+					}
+					mu.Lock()
+					if prev, dup := revs[rev]; dup {
+						t.Errorf("goroutine %d: UpdateRecord returned revision %d, already returned for value %d", g, rev, prev)
+					}
+					revs[rev] = n + 1
+					mu.Unlock()
+					break
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	require.False(t, t.Failed(), "a goroutine failed")
+
+	for i, hb := range handles {
+		rec, err := hb.GetRecord(t.Context(), key, 0)
+		require.NoError(t, err, "handle %d", i)
+		assert.Equal(t, strconv.Itoa(goroutines*increments), string(rec.Data), "handle %d: final counter", i)
+		stored, ok := revs[rec.Revision]
+		assert.True(t, ok, "handle %d: final revision %d was never returned by UpdateRecord", i, rec.Revision)
+		assert.Equal(t, strconv.Itoa(stored), string(rec.Data), "handle %d: final revision %d holds other data than its update stored", i, rec.Revision)
+	}
+	assert.Len(t, revs, goroutines*increments, "successful updates")
+}
+
+// testConcurrentCreates races 16 writers to create one record, and one blob,
+// in each of several rounds: exactly one may win each round.
+func testConcurrentCreates(t *testing.T, h Harness) {
+	const (
+		goroutines = 16
+		rounds     = 10
+	)
+	// race runs op concurrently for every goroutine and returns the
+	// goroutine that succeeded, failing the test unless exactly one did and
+	// the others got ErrExists.
+	race := func(t *testing.T, op func(g int) error) int {
+		t.Helper()
+		var (
+			wg   sync.WaitGroup
+			errs [goroutines]error
+		)
+		start := make(chan struct{})
+		for g := range goroutines {
+			wg.Go(func() {
+				<-start
+				errs[g] = op(g)
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for g, err := range errs {
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Errorf("goroutines %d and %d both succeeded", winner, g)
+				}
+				winner = g
+			case !errors.Is(err, backend.ErrExists):
+				t.Errorf("goroutine %d: got %v, want ErrExists", g, err)
+			}
+		}
+		require.GreaterOrEqual(t, winner, 0, "no goroutine succeeded")
+		return winner
+	}
+	handles := func(t *testing.T) []backend.Backend {
+		b := newBackend(t, h)
+		if h.Reopen == nil {
+			return []backend.Backend{b}
+		}
+		return []backend.Backend{b, reopen(t, h, b)}
+	}
+
+	t.Run("CreateRecord", func(t *testing.T) {
+		hs := handles(t)
+		for round := range rounds {
+			key := fmt.Sprintf("k%d", round)
+			var revs [goroutines]uint64
+			winner := race(t, func(g int) error {
+				var err error
+				revs[g], err = hs[g%len(hs)].CreateRecord(t.Context(), key, []byte(strconv.Itoa(g)))
+				return err
+			})
+			for _, hb := range hs {
+				assertRecord(t, hb, key, revs[winner], []byte(strconv.Itoa(winner)))
+			}
+		}
+	})
+
+	t.Run("PutBlob", func(t *testing.T) {
+		hs := handles(t)
+		for round := range rounds {
+			key := fmt.Sprintf("k%d", round)
+			winner := race(t, func(g int) error {
+				return hs[g%len(hs)].PutBlob(t.Context(), key, []byte(strconv.Itoa(g)))
+			})
+			for _, hb := range hs {
+				assertBlob(t, hb, key, []byte(strconv.Itoa(winner)))
+			}
+		}
+	})
+}
+
+func testContextCancellation(t *testing.T, h Harness) {
+	cases := []struct {
+		name string
+		ctx  func(t *testing.T) context.Context
+		want error
+	}{
+		{"Canceled", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			return ctx
+		}, context.Canceled},
+		{"DeadlineExceeded", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+			t.Cleanup(cancel)
+			return ctx
+		}, context.DeadlineExceeded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackend(t, h)
+			rev := mustCreate(t, b, "record", []byte("original"))
+			require.NoError(t, b.PutBlob(t.Context(), "blob", []byte("original")))
+			done := tc.ctx(t)
+
+			_, err := b.GetRecord(done, "record", 0)
+			assert.ErrorIs(t, err, tc.want, "GetRecord")
+			_, err = b.GetRecord(done, "record", rev)
+			assert.ErrorIs(t, err, tc.want, "GetRecord with the current known revision")
+			_, err = b.ListRecords(done, "", "", 10)
+			assert.ErrorIs(t, err, tc.want, "ListRecords")
+			_, err = b.CreateRecord(done, "new", []byte("new"))
+			assert.ErrorIs(t, err, tc.want, "CreateRecord")
+			_, err = b.UpdateRecord(done, "record", rev, []byte("changed"))
+			assert.ErrorIs(t, err, tc.want, "UpdateRecord")
+			err = b.DeleteRecord(done, "record", rev)
+			assert.ErrorIs(t, err, tc.want, "DeleteRecord")
+			err = b.PutBlob(done, "new", []byte("new"))
+			assert.ErrorIs(t, err, tc.want, "PutBlob")
+			_, err = b.GetBlob(done, "blob")
+			assert.ErrorIs(t, err, tc.want, "GetBlob")
+			err = b.DeleteBlob(done, "blob")
+			assert.ErrorIs(t, err, tc.want, "DeleteBlob")
+			_, err = b.ListBlobs(done, "", 10)
+			assert.ErrorIs(t, err, tc.want, "ListBlobs")
+
+			// None of the writes happened.
+			assertNoRecord(t, b, "new")
+			assertRecord(t, b, "record", rev, []byte("original"))
+			assertNoBlob(t, b, "new")
+			assertBlob(t, b, "blob", []byte("original"))
+		})
+	}
+}
+
+func testUseAfterClose(t *testing.T, h Harness) {
+	b := newBackend(t, h)
+	ctx := t.Context()
+	rev := mustCreate(t, b, "record", []byte("data"))
+	require.NoError(t, b.PutBlob(ctx, "blob", []byte("data")))
+	require.NoError(t, b.Close())
+
+	_, err := b.GetRecord(ctx, "record", 0)
+	assert.ErrorIs(t, err, backend.ErrClosed, "GetRecord")
+	_, err = b.GetRecord(ctx, "record", rev)
+	assert.ErrorIs(t, err, backend.ErrClosed, "GetRecord with the current known revision")
+	_, err = b.ListRecords(ctx, "", "", 10)
+	assert.ErrorIs(t, err, backend.ErrClosed, "ListRecords")
+	_, err = b.CreateRecord(ctx, "new", []byte("new"))
+	assert.ErrorIs(t, err, backend.ErrClosed, "CreateRecord")
+	_, err = b.UpdateRecord(ctx, "record", rev, []byte("changed"))
+	assert.ErrorIs(t, err, backend.ErrClosed, "UpdateRecord")
+	err = b.DeleteRecord(ctx, "record", rev)
+	assert.ErrorIs(t, err, backend.ErrClosed, "DeleteRecord")
+	err = b.PutBlob(ctx, "new", []byte("new"))
+	assert.ErrorIs(t, err, backend.ErrClosed, "PutBlob")
+	_, err = b.GetBlob(ctx, "blob")
+	assert.ErrorIs(t, err, backend.ErrClosed, "GetBlob")
+	err = b.DeleteBlob(ctx, "blob")
+	assert.ErrorIs(t, err, backend.ErrClosed, "DeleteBlob")
+	_, err = b.ListBlobs(ctx, "", 10)
+	assert.ErrorIs(t, err, backend.ErrClosed, "ListBlobs")
+
+	if err := b.Close(); err != nil {
+		assert.ErrorIs(t, err, backend.ErrClosed, "second Close")
+	}
+}
+
+func testPersistence(t *testing.T, h Harness) {
+	b1 := newBackend(t, h)
+	ctx := t.Context()
+	rev1 := mustCreate(t, b1, "k", []byte("from b1"))
+	require.NoError(t, b1.PutBlob(ctx, "blob1", []byte("blob from b1")))
+	b2 := reopen(t, h, b1)
+
+	t.Run("ReadOtherHandle", func(t *testing.T) {
+		assertRecord(t, b2, "k", rev1, []byte("from b1"))
+		assertBlob(t, b2, "blob1", []byte("blob from b1"))
+		require.NoError(t, b2.PutBlob(ctx, "blob2", []byte("blob from b2")))
+		assertBlob(t, b1, "blob2", []byte("blob from b2"))
+	})
+
+	t.Run("CompareAndSwapAcrossHandles", func(t *testing.T) {
+		rev2 := mustUpdate(t, b2, "k", rev1, []byte("from b2"))
+		got, err := b1.GetRecord(ctx, "k", rev1)
+		require.NoError(t, err)
+		assert.Equal(t, rev2, got.Revision, "b1 sees b2's revision")
+		assert.Equal(t, []byte("from b2"), got.Data, "b1 with a stale known revision sees b2's data")
+
+		_, err = b1.UpdateRecord(ctx, "k", rev1, []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrConflict, "b1 updates with the revision b2 replaced")
+		err = b1.DeleteRecord(ctx, "k", rev1)
+		assert.ErrorIs(t, err, backend.ErrConflict, "b1 deletes with the revision b2 replaced")
+		_, err = b1.CreateRecord(ctx, "k", []byte("again"))
+		assert.ErrorIs(t, err, backend.ErrExists, "b1 creates the record b2 holds")
+		err = b1.PutBlob(ctx, "blob2", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "b1 puts the blob b2 wrote")
+		assertRecord(t, b2, "k", rev2, []byte("from b2"))
+		assertBlob(t, b2, "blob2", []byte("blob from b2"))
+
+		// A revision is never reused, whichever handle gives it.
+		require.NoError(t, b2.DeleteRecord(ctx, "k", rev2))
+		assertNoRecord(t, b1, "k")
+		rev3 := mustCreate(t, b1, "k", []byte("recreated"))
+		assert.NotContains(t, []uint64{rev1, rev2}, rev3, "recreated record reuses a revision")
+		_, err = b2.UpdateRecord(ctx, "k", rev2, []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrConflict, "b2 updates with a revision from before the delete")
+		assertRecord(t, b2, "k", rev3, []byte("recreated"))
+
+		recs, err := b2.ListRecords(ctx, "", "", 10)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		assert.Equal(t, rev3, recs[0].Revision)
+		keys, err := b1.ListBlobs(ctx, "", 10)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"blob1", "blob2"}, keys)
+	})
+
+	t.Run("SurvivesClose", func(t *testing.T) {
+		rec, err := b1.GetRecord(ctx, "k", 0)
+		require.NoError(t, err)
+		require.NoError(t, b1.Close())
+		assertRecord(t, b2, "k", rec.Revision, rec.Data)
+		assertBlob(t, b2, "blob1", []byte("blob from b1"))
+		rev := mustUpdate(t, b2, "k", rec.Revision, []byte("after close"))
+		assertRecord(t, b2, "k", rev, []byte("after close"))
+	})
+}
+
+func testOrphanSweep(t *testing.T, h Harness) {
+	b := newBackend(t, h)
+	ctx := t.Context()
+	blobs := []string{"blob/1", "blob/2", "blob/3", "blob/4", "blob/5"}
+	for _, k := range blobs {
+		require.NoError(t, b.PutBlob(ctx, k, []byte(k)))
+	}
+	mustCreate(t, b, "record", []byte("refers to blob/1"))
+
+	got := pageBlobs(t, b, 2, len(blobs)+2)
+	require.Equal(t, blobs, got, "ListBlobs paging")
+
+	// Delete while paging, as a sweeper does: the cursor may name a deleted
+	// blob.
+	var visited []string
+	after := ""
+	for range len(blobs) + 2 {
+		page, err := b.ListBlobs(ctx, after, 2)
+		require.NoError(t, err)
+		visited = append(visited, page...)
+		for _, k := range page {
+			if k == "blob/2" || k == "blob/4" {
+				require.NoError(t, b.DeleteBlob(ctx, k), "DeleteBlob(%q)", k)
+			}
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	assert.Equal(t, blobs, visited, "blobs visited while deleting")
+
+	want := []string{"blob/1", "blob/3", "blob/5"}
+	got = pageBlobs(t, b, 2, len(blobs)+2)
+	assert.Equal(t, want, got, "ListBlobs after deleting 2")
+	assertNoBlob(t, b, "blob/2")
+	assertNoBlob(t, b, "blob/4")
+
+	for _, k := range []string{"blob/2", "blob/4"} {
+		assert.NoError(t, b.DeleteBlob(ctx, k), "DeleteBlob(%q) again", k)
+	}
+	got = pageBlobs(t, b, 2, len(blobs)+2)
+	assert.Equal(t, want, got, "ListBlobs after deleting again")
+	for _, k := range want {
+		assertBlob(t, b, k, []byte(k))
+	}
+}

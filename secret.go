@@ -1,0 +1,159 @@
+package secretstore
+
+import (
+	"strings"
+	"time"
+)
+
+// Limits on secret metadata (SPEC §1.4).
+const (
+	maxNameLen        = 512
+	maxSecretIDLen    = 2048
+	maxDescriptionLen = 2048
+	maxTagKeyLen      = 128
+	maxTagValueLen    = 256
+	maxTags           = 50
+	maxStageLen       = 256
+	minRecoveryDays   = 7
+	maxRecoveryDays   = 30
+	arnSuffixLen      = 6
+)
+
+// secretMeta is the engine's record of one secret: everything but the
+// values. Published values are immutable; writers copy and change.
+type secretMeta struct {
+	Name        string
+	ARN         string
+	Description string
+	KmsKeyID    string // "" = the default key
+
+	Created      time.Time
+	LastChanged  time.Time
+	LastAccessed time.Time // day precision, zero until the first read
+
+	// DeletionDate is when a secret scheduled for deletion is purged; zero
+	// while the secret is active. DeleteRequested is when DeleteSecret
+	// scheduled it.
+	DeletionDate    time.Time
+	DeleteRequested time.Time
+
+	// TagsSet distinguishes "never tagged" (Describe omits Tags) from "all
+	// tags removed" (Describe returns an empty list).
+	TagsSet bool
+	Tags    []Tag
+
+	Rotation rotationMeta
+
+	Labels   labelSet
+	Versions []*versionMeta // in creation order, oldest first
+}
+
+// rotationMeta is a secret's rotation configuration. Configured stays true
+// once rotation has ever been set up, so that Describe reports
+// RotationEnabled from then on.
+type rotationMeta struct {
+	Configured  bool
+	Enabled     bool
+	LambdaARN   string
+	Rules       RotationRules
+	LastRotated time.Time
+	NextRotated time.Time
+}
+
+// scheduled reports whether the secret is scheduled for deletion.
+func (s *secretMeta) scheduled() bool { return !s.DeletionDate.IsZero() }
+
+// purgeDue reports whether the secret's recovery window has passed, so that
+// it no longer exists.
+func (s *secretMeta) purgeDue(now time.Time) bool {
+	return s.scheduled() && !now.Before(s.DeletionDate)
+}
+
+// clone returns a shallow copy whose slices the caller may replace (not
+// modify in place).
+func (s *secretMeta) clone() *secretMeta {
+	c := *s
+	return &c
+}
+
+// versionStages returns the labels of version id (nil when it has none).
+func (s *secretMeta) versionStages(id string) []string { return s.Labels.stagesOf(id) }
+
+// versionsToStages returns the labelled versions and their labels, or nil if
+// no version has a label (Describe then omits the field).
+func (s *secretMeta) versionsToStages() map[string][]string {
+	if len(s.Labels) == 0 {
+		return nil
+	}
+	m := make(map[string][]string, len(s.Labels))
+	for _, r := range s.Labels {
+		m[r.VersionID] = append(m[r.VersionID], r.Label)
+	}
+	return m
+}
+
+// validName reports whether name is a valid secret name: 1 to 512 characters
+// from A-Z a-z 0-9 / _ + = . @ -.
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("/_+=.@-", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// arnPrefix returns "arn:aws:secretsmanager:<region>:<account>:secret:".
+func arnPrefix(region, account string) string {
+	return "arn:" + partitionOf(region) + ":secretsmanager:" + region + ":" + account + ":secret:"
+}
+
+// partitionOf returns the AWS partition a region belongs to.
+func partitionOf(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
+// secretRef is a SecretId resolved to the name to look up and, for a full
+// ARN, the exact ARN the secret must have.
+type secretRef struct {
+	Name    string
+	FullARN string // "" unless the SecretId was a complete ARN
+}
+
+// resolveSecretID interprets a SecretId the way Secrets Manager does (SPEC
+// §2.0): a name; a full ARN, which must match the secret's ARN exactly; or a
+// partial ARN (a full ARN without the "-" and 6-character suffix), which
+// matches by name. An ARN that ends in "-" and 6 characters is always taken
+// as a full ARN. ARNs of another region, account or service name no secret
+// here. ok is false when the SecretId cannot name a secret in this engine.
+func resolveSecretID(id, prefix string) (ref secretRef, ok bool) {
+	if !strings.HasPrefix(id, "arn:") {
+		return secretRef{Name: id}, true
+	}
+	resource, found := strings.CutPrefix(id, prefix)
+	if !found || resource == "" {
+		return secretRef{}, false
+	}
+	if n := len(resource); n > arnSuffixLen+1 && resource[n-arnSuffixLen-1] == '-' {
+		return secretRef{Name: resource[:n-arnSuffixLen-1], FullARN: id}, true
+	}
+	return secretRef{Name: resource}, true
+}
+
+// matches reports whether the secret found by name is the one ref names.
+func (r secretRef) matches(s *secretMeta) bool {
+	return r.FullARN == "" || r.FullARN == s.ARN
+}

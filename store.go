@@ -1,0 +1,1287 @@
+package secretstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/secretstore/secretstore/backend"
+)
+
+// Store is the AWS Secrets Manager API for versioned secrets. Application
+// code depends on Store; New returns the engine that implements it over a
+// backend, and tests may substitute their own implementation.
+//
+// Every method is safe for concurrent use, takes a context first, and
+// returns either a complete response or an error that changed nothing. The
+// errors of Secrets Manager conditions are *Error values matching the
+// sentinels of errors.go.
+type Store interface {
+	CreateSecret(ctx context.Context, in *CreateSecretInput) (*CreateSecretOutput, error)
+	PutSecretValue(ctx context.Context, in *PutSecretValueInput) (*PutSecretValueOutput, error)
+	UpdateSecret(ctx context.Context, in *UpdateSecretInput) (*UpdateSecretOutput, error)
+	GetSecretValue(ctx context.Context, in *GetSecretValueInput) (*GetSecretValueOutput, error)
+	BatchGetSecretValue(ctx context.Context, in *BatchGetSecretValueInput) (*BatchGetSecretValueOutput, error)
+	DescribeSecret(ctx context.Context, in *DescribeSecretInput) (*DescribeSecretOutput, error)
+	ListSecretVersionIds(ctx context.Context, in *ListSecretVersionIdsInput) (*ListSecretVersionIdsOutput, error)
+	ListSecrets(ctx context.Context, in *ListSecretsInput) (*ListSecretsOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *UpdateSecretVersionStageInput) (*UpdateSecretVersionStageOutput, error)
+	DeleteSecret(ctx context.Context, in *DeleteSecretInput) (*DeleteSecretOutput, error)
+	RestoreSecret(ctx context.Context, in *RestoreSecretInput) (*RestoreSecretOutput, error)
+	TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error)
+	UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error)
+	RotateSecret(ctx context.Context, in *RotateSecretInput) (*RotateSecretOutput, error)
+	CancelRotateSecret(ctx context.Context, in *CancelRotateSecretInput) (*CancelRotateSecretOutput, error)
+	GetRandomPassword(ctx context.Context, in *GetRandomPasswordInput) (*GetRandomPasswordOutput, error)
+}
+
+// Engine is the Store that enforces every Secrets Manager rule over a
+// backend, sealing each value before it reaches the backend. Create one with
+// New. An Engine is safe for concurrent use: operations on one secret are
+// serialized, operations on different secrets run in parallel, and several
+// engines (in one process or many) may share a backend, whose
+// compare-and-swap keeps them from losing each other's updates.
+type Engine struct {
+	b         backend.Backend
+	cfg       config
+	keys      Keys
+	keyPrefix string // backend record key prefix of this region's secrets
+	arnPrefix string
+
+	randMu sync.Mutex // guards cfg.rand
+	locks  [256]sync.Mutex
+	seed   maphash.Seed
+	cache  sync.Map // record key -> *cached
+}
+
+var _ Store = (*Engine)(nil)
+
+// cached is a decoded record; meta is never modified once cached.
+type cached struct {
+	rev  uint64
+	meta *secretMeta
+}
+
+// New returns an Engine over b. The engine does not own b: closing b is the
+// caller's job, after the last call.
+func New(b backend.Backend, opts ...Option) (*Engine, error) {
+	if b == nil {
+		return nil, errors.New("secretstore: New: nil backend")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	switch {
+	case cfg.clock == nil:
+		return nil, errors.New("secretstore: New: nil clock")
+	case cfg.rand == nil:
+		return nil, errors.New("secretstore: New: nil random source")
+	case !validRegion(cfg.region):
+		return nil, fmt.Errorf("secretstore: New: invalid region %q", cfg.region)
+	case !validAccount(cfg.account):
+		return nil, fmt.Errorf("secretstore: New: invalid account ID %q: want 12 digits", cfg.account)
+	case cfg.maxVersions < 1:
+		return nil, fmt.Errorf("secretstore: New: max versions %d is less than 1", cfg.maxVersions)
+	case cfg.pruneAge < 0:
+		return nil, fmt.Errorf("secretstore: New: negative prune age %v", cfg.pruneAge)
+	}
+	e := &Engine{
+		b:         b,
+		cfg:       cfg,
+		keys:      cfg.keys,
+		keyPrefix: "secret/" + cfg.region + "/",
+		arnPrefix: arnPrefix(cfg.region, cfg.account),
+		seed:      maphash.MakeSeed(),
+	}
+	if e.keys == nil {
+		k, err := newRandomLocalKeys(cryptoRand)
+		if err != nil {
+			return nil, err
+		}
+		e.keys = k
+	}
+	return e, nil
+}
+
+func validRegion(r string) bool {
+	if r == "" || len(r) > 64 {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		c := r[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validAccount(a string) bool {
+	if len(a) != 12 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if a[i] < '0' || a[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Region returns the region the engine's ARNs name.
+func (e *Engine) Region() string { return e.cfg.region }
+
+func (e *Engine) now() time.Time { return e.cfg.clock.Now().UTC() }
+
+func (e *Engine) recordKey(name string) string { return e.keyPrefix + name }
+
+func (e *Engine) lock(key string) *sync.Mutex {
+	return &e.locks[maphash.String(e.seed, key)%uint64(len(e.locks))]
+}
+
+// readRand fills p from the configured random source.
+func (e *Engine) readRand(p []byte) error {
+	e.randMu.Lock()
+	defer e.randMu.Unlock()
+	_, err := io.ReadFull(e.cfg.rand, p)
+	return err
+}
+
+// newVersionID returns a VersionId for a write without a ClientRequestToken.
+func (e *Engine) newVersionID() (string, error) {
+	if e.cfg.idGen != nil {
+		id := e.cfg.idGen()
+		if !validToken(id) {
+			return "", fmt.Errorf("secretstore: ID generator returned %d characters, want 32 to 64", len(id))
+		}
+		return id, nil
+	}
+	var b [16]byte
+	if err := e.readRand(b[:]); err != nil {
+		return "", err
+	}
+	u, err := uuid.NewRandomFromReader(bytesReader(b[:]))
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// bytesReader reads p once.
+type bytesReader []byte
+
+func (r bytesReader) Read(p []byte) (int, error) { return copy(p, r), nil }
+
+const suffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// newARN returns a fresh ARN for a secret named name: the name, "-", and six
+// random alphanumeric characters.
+func (e *Engine) newARN(name string) (string, error) {
+	var b [arnSuffixLen]byte
+	if err := e.readRand(b[:]); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = suffixChars[int(b[i])%len(suffixChars)]
+	}
+	return e.arnPrefix + name + "-" + string(b[:]), nil
+}
+
+// newBlobKey returns a fresh, unique blob key: "v1/", the creation time in
+// Unix nanoseconds as 16 hex digits (so that Sweep can tell a blob still
+// being committed from an orphan), "-", and 128 random bits in hex.
+func (e *Engine) newBlobKey() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(cryptoRand, b[:]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("v1/%016x-%x", uint64(e.now().UnixNano()), b), nil
+}
+
+// blobOlderThan reports whether the blob key k was made at least age before
+// now. Keys this engine did not make are never old enough.
+func blobOlderThan(k string, now time.Time, age time.Duration) bool {
+	rest, ok := strings.CutPrefix(k, "v1/")
+	if !ok || len(rest) < 17 || rest[16] != '-' {
+		return false
+	}
+	ns, err := strconv.ParseUint(rest[:16], 16, 64)
+	if err != nil {
+		return false
+	}
+	return now.Sub(time.Unix(0, int64(ns))) >= age
+}
+
+// errNoSecret is load's signal that no record exists.
+var errNoSecret = errors.New("no such secret")
+
+// load returns the current record of key, decoded, using the cache when the
+// backend confirms it is current. It returns errNoSecret if there is none.
+func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
+	var known uint64
+	c, _ := e.cache.Load(key)
+	cc, _ := c.(*cached)
+	if cc != nil {
+		known = cc.rev
+	}
+	rec, err := e.b.GetRecord(ctx, key, known)
+	if errors.Is(err, backend.ErrNotFound) {
+		e.cache.Delete(key)
+		return nil, errNoSecret
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec.Data == nil && cc != nil && rec.Revision == cc.rev {
+		return cc, nil
+	}
+	meta, err := decodeRecord(rec.Data)
+	if err != nil {
+		return nil, fmt.Errorf("secretstore: record %q: %w", key, err)
+	}
+	nc := &cached{rev: rec.Revision, meta: meta}
+	e.cache.Store(key, nc)
+	return nc, nil
+}
+
+// commit writes next as the new content of key: a create when cur is nil,
+// otherwise a compare-and-swap against cur's revision.
+func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta) error {
+	data := encodeRecord(next)
+	var rev uint64
+	var err error
+	if cur == nil {
+		rev, err = e.b.CreateRecord(ctx, key, data)
+	} else {
+		rev, err = e.b.UpdateRecord(ctx, key, cur.rev, data)
+	}
+	if err != nil {
+		e.cache.Delete(key)
+		return err
+	}
+	e.cache.Store(key, &cached{rev: rev, meta: next})
+	return nil
+}
+
+// deleteBlobs deletes blobs no record refers to any more. It is best effort:
+// a blob it fails to delete is an orphan that Sweep removes later.
+func (e *Engine) deleteBlobs(ctx context.Context, vs []*versionMeta) {
+	ctx = context.WithoutCancel(ctx)
+	for _, v := range vs {
+		if v.Blob != "" {
+			_ = e.b.DeleteBlob(ctx, v.Blob)
+		}
+	}
+}
+
+// errRetry tells update that the attempt lost a race and must start again.
+var errRetry = errors.New("retry")
+
+const maxAttempts = 32
+
+// update runs one read-modify-write of the secret stored under key, holding
+// the secret's lock and retrying when another writer (another engine or
+// process) changes the record first. fn receives the current record (nil if
+// there is none) and does the work, calling commit itself; it returns
+// errRetry when its compare-and-swap lost.
+func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) error) error {
+	mu := e.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		cur, err := e.load(ctx, key)
+		if err == errNoSecret {
+			cur, err = nil, nil
+		}
+		if err != nil {
+			return wrapInternal(err)
+		}
+		err = fn(cur)
+		if !errors.Is(err, errRetry) && !errors.Is(err, backend.ErrConflict) && !errors.Is(err, backend.ErrExists) && !(cur != nil && errors.Is(err, backend.ErrNotFound)) {
+			return wrapInternal(err)
+		}
+		if attempt+1 >= maxAttempts {
+			return wrapInternal(fmt.Errorf("secretstore: gave up after %d conflicting writes: %w", maxAttempts, backend.ErrConflict))
+		}
+		backoff(ctx, attempt)
+	}
+}
+
+func backoff(ctx context.Context, attempt int) {
+	if attempt == 0 {
+		return
+	}
+	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 8)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// active returns the secret in cur if it exists for the caller: E1 if
+// there is none, its recovery window has passed, or ref names another
+// secret; E8 if it is scheduled for deletion and the operation refuses that.
+func (e *Engine) active(cur *cached, ref secretRef, allowScheduled bool) (*secretMeta, error) {
+	if cur == nil || cur.meta.purgeDue(e.now()) || !ref.matches(cur.meta) {
+		return nil, errSecretNotFound()
+	}
+	if !allowScheduled && cur.meta.scheduled() {
+		return nil, errMarkedForDeletion()
+	}
+	return cur.meta, nil
+}
+
+// purgeIfDue deletes, best effort, a secret whose recovery window has
+// passed, so that its name is free and its blobs go away.
+func (e *Engine) purgeIfDue(ctx context.Context, key string, cur *cached) {
+	if cur == nil || !cur.meta.purgeDue(e.now()) {
+		return
+	}
+	_ = e.update(ctx, key, func(c *cached) error {
+		if c == nil || !c.meta.purgeDue(e.now()) {
+			return nil
+		}
+		return e.purge(ctx, key, c)
+	})
+}
+
+// purge deletes the record and then the blobs of its versions.
+func (e *Engine) purge(ctx context.Context, key string, cur *cached) error {
+	if err := e.b.DeleteRecord(ctx, key, cur.rev); err != nil {
+		e.cache.Delete(key)
+		return err
+	}
+	e.cache.Delete(key)
+	e.deleteBlobs(ctx, cur.meta.Versions)
+	return nil
+}
+
+// resolve validates a SecretId and returns its record key and reference.
+func (e *Engine) resolve(id string) (string, secretRef, error) {
+	if err := validateSecretID("SecretId", id); err != nil {
+		return "", secretRef{}, err
+	}
+	ref, ok := resolveSecretID(id, e.arnPrefix)
+	if !ok {
+		return "", secretRef{}, errSecretNotFound()
+	}
+	if !validName(ref.Name) {
+		return "", secretRef{}, errSecretNotFound()
+	}
+	return e.recordKey(ref.Name), ref, nil
+}
+
+// readLatest loads the secret a SecretId names for a read-only operation,
+// purging it first if its recovery window has passed.
+func (e *Engine) readLatest(ctx context.Context, id string, allowScheduled bool) (*secretMeta, error) {
+	key, ref, err := e.resolve(id)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := e.load(ctx, key)
+	if err == errNoSecret {
+		cur, err = nil, nil
+	}
+	if err != nil {
+		return nil, wrapInternal(err)
+	}
+	s, err := e.active(cur, ref, allowScheduled)
+	if err != nil {
+		e.purgeIfDue(ctx, key, cur)
+		return nil, err
+	}
+	return s, nil
+}
+
+// aad returns the associated data for version v of s.
+func aadFor(s *secretMeta, v *versionMeta) []byte { return sealAAD(s.ARN, v.ID, v.Kind) }
+
+// readValue reads and opens the value of version v.
+func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) ([]byte, error) {
+	blob, err := e.b.GetBlob(ctx, v.Blob)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: err}
+	}
+	plain, err := open(ctx, e.keys, aadFor(s, v), blob)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: errors.New("secretstore: sealed value does not open")}
+	}
+	return plain, nil
+}
+
+// writeValue seals value for version v of s under the secret's key and
+// stores the blob, returning v with its Blob and KeyID set.
+func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
+	sealedValue, err := seal(ctx, e.keys, s.KmsKeyID, aadFor(s, v), value)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
+	}
+	key, err := e.newBlobKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.b.PutBlob(ctx, key, sealedValue); err != nil {
+		return nil, err
+	}
+	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed), nil
+}
+
+// newVersionMeta builds a versionMeta with its lookup hash and encoding.
+func newVersionMeta(id string, created time.Time, kind byte, keyID, blob string, lastAccessed time.Time) *versionMeta {
+	v := &versionMeta{ID: id, Created: created, Kind: kind, KeyID: keyID, Blob: blob, LastAccessed: lastAccessed, hash: idHash(id)}
+	encodeVersion(v)
+	return v
+}
+
+// value is a validated secret value.
+type value struct {
+	kind  byte
+	bytes []byte
+}
+
+// valueOf validates the SecretString/SecretBinary pair of a request. present
+// is false when neither is set.
+func valueOf(s *string, b []byte) (v value, present bool, err error) {
+	switch {
+	case s != nil && b != nil:
+		return value{}, false, errInvalidParameter(msgBothValues)
+	case s != nil:
+		if len(*s) == 0 || len(*s) > maxValueLen {
+			return value{}, false, errValidation("secretString", "Member must have length between 1 and 65536")
+		}
+		return value{kind: kindString, bytes: []byte(*s)}, true, nil
+	case b != nil:
+		if len(b) == 0 || len(b) > maxValueLen {
+			return value{}, false, errValidation("secretBinary", "Member must have length between 1 and 65536")
+		}
+		return value{kind: kindBinary, bytes: b}, true, nil
+	}
+	return value{}, false, nil
+}
+
+// token validates a ClientRequestToken and, when it is empty and a value is
+// being written, generates one (or, under WithStrictTokens, refuses).
+func (e *Engine) token(tok string, needed bool, missing *Error) (string, error) {
+	if tok != "" {
+		if !validToken(tok) {
+			return "", errValidation("clientRequestToken", "Member must have length between 32 and 64")
+		}
+		return tok, nil
+	}
+	if !needed {
+		return "", nil
+	}
+	if e.cfg.strict {
+		return "", missing
+	}
+	id, err := e.newVersionID()
+	if err != nil {
+		return "", wrapInternal(err)
+	}
+	return id, nil
+}
+
+func validateSecretID(field, id string) error {
+	if len(id) == 0 || len(id) > maxSecretIDLen {
+		return errValidation(field, "Member must have length between 1 and 2048")
+	}
+	if !strings.HasPrefix(id, "arn:") && !validName(id) {
+		return newError(CodeValidation, msgInvalidName)
+	}
+	return nil
+}
+
+func validateStages(stages []string) error {
+	if stages == nil {
+		return nil
+	}
+	if len(stages) == 0 || len(stages) > maxLabels {
+		return errValidation("versionStages", "Member must have length between 1 and 20")
+	}
+	for _, l := range stages {
+		if len(l) == 0 || len(l) > maxStageLen {
+			return errValidation("versionStages", "Member must have length between 1 and 256")
+		}
+	}
+	return nil
+}
+
+func validateVersionID(field, id string) error {
+	if id != "" && !validToken(id) {
+		return errValidation(field, "Member must have length between 32 and 64")
+	}
+	return nil
+}
+
+func validateTags(tags []Tag) error {
+	if len(tags) > maxTags {
+		return errValidation("tags", "Member must have length less than or equal to 50")
+	}
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		if len(t.Key) == 0 || len(t.Key) > maxTagKeyLen {
+			return errValidation("tags.member.key", "Member must have length between 1 and 128")
+		}
+		if len(t.Value) > maxTagValueLen {
+			return errValidation("tags.member.value", "Member must have length less than or equal to 256")
+		}
+		if seen[t.Key] {
+			return errInvalidParameter("The tag key " + t.Key + " appears more than once in the request.")
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
+
+// CreateSecret creates a secret, with a first version if a value is given
+// (SPEC §2.1). Repeating a call with the same ClientRequestToken and value
+// returns the first call's response and changes nothing.
+func (e *Engine) CreateSecret(ctx context.Context, in *CreateSecretInput) (*CreateSecretOutput, error) {
+	out, err := e.createSecret(ctx, in)
+	return out, annotate(err, "CreateSecret", in.Name)
+}
+
+func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*CreateSecretOutput, error) {
+	if len(in.Name) == 0 || len(in.Name) > maxNameLen || !validName(in.Name) {
+		if len(in.Name) > maxNameLen {
+			return nil, errValidation("name", "Member must have length less than or equal to 512")
+		}
+		return nil, newError(CodeValidation, msgInvalidName)
+	}
+	if len(in.Description) > maxDescriptionLen {
+		return nil, errValidation("description", "Member must have length less than or equal to 2048")
+	}
+	if len(in.KmsKeyId) > maxKeyIDLen {
+		return nil, errValidation("kmsKeyId", "Member must have length less than or equal to 2048")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := e.token(in.ClientRequestToken, hasVal, errInvalidRequest(msgTokenRequired))
+	if err != nil {
+		return nil, err
+	}
+	key := e.recordKey(in.Name)
+	var out *CreateSecretOutput
+	err = e.update(ctx, key, func(cur *cached) error {
+		now := e.now()
+		if cur != nil && cur.meta.purgeDue(now) {
+			if err := e.purge(ctx, key, cur); err != nil {
+				return err
+			}
+			return errRetry
+		}
+		if cur != nil {
+			s := cur.meta
+			if s.scheduled() {
+				return errInvalidRequest(msgScheduledForDelete)
+			}
+			if in.ClientRequestToken != "" && hasVal {
+				if v, _ := findVersion(s.Versions, tok); v != nil {
+					r, err := classifyReplay(v, val.kind, func() (bool, error) { return e.sameValue(ctx, s, v, val.bytes) })
+					if err != nil {
+						return err
+					}
+					if r == replaySame {
+						out = &CreateSecretOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID}
+						return nil
+					}
+					return errTokenInUse(tok, s.ARN)
+				}
+			}
+			return errSecretExists(in.Name)
+		}
+		arn, err := e.newARN(in.Name)
+		if err != nil {
+			return err
+		}
+		s := &secretMeta{
+			Name:        in.Name,
+			ARN:         arn,
+			Description: in.Description,
+			KmsKeyID:    in.KmsKeyId,
+			Created:     now,
+			LastChanged: now,
+		}
+		if in.Tags != nil {
+			s.TagsSet = true
+			s.Tags = slices.Clone(in.Tags)
+		}
+		var written *versionMeta
+		if hasVal {
+			v, err := e.writeValue(ctx, s, &versionMeta{ID: tok, Created: now, Kind: val.kind}, val.bytes)
+			if err != nil {
+				return err
+			}
+			written = v
+			s.Versions = []*versionMeta{v}
+			s.Labels = labelSet{{LabelCurrent, v.ID}}
+		}
+		if err := e.commit(ctx, key, nil, s); err != nil {
+			if written != nil {
+				e.deleteBlobs(ctx, []*versionMeta{written})
+			}
+			return err
+		}
+		out = &CreateSecretOutput{ARN: s.ARN, Name: s.Name}
+		if written != nil {
+			out.VersionId = written.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sameValue reports whether version v of s holds exactly plaintext.
+func (e *Engine) sameValue(ctx context.Context, s *secretMeta, v *versionMeta, plaintext []byte) (bool, error) {
+	stored, err := e.readValue(ctx, s, v)
+	if err != nil {
+		return false, err
+	}
+	defer clear(stored)
+	return equalValues(stored, plaintext), nil
+}
+
+// putResult is what storeValue did.
+type putResult struct {
+	meta    *secretMeta
+	version *versionMeta
+	replay  bool
+}
+
+// storeValue is the common core of PutSecretValue and UpdateSecret (SPEC
+// §2.2): idempotency, the new or filled version, label moves, quotas and
+// pruning, all applied to a copy of s. It writes the value's blob; the
+// caller commits the returned metadata (and deletes the blob if that fails).
+// stages nil means AWSCURRENT.
+func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val value, stages []string, now time.Time) (putResult, []*versionMeta, error) {
+	v, idx := findVersion(s.Versions, tok)
+	r, err := classifyReplay(v, val.kind, func() (bool, error) { return e.sameValue(ctx, s, v, val.bytes) })
+	if err != nil {
+		return putResult{}, nil, err
+	}
+	switch r {
+	case replaySame:
+		return putResult{meta: s, version: v, replay: true}, nil, nil
+	case replayDifferent:
+		return putResult{}, nil, errTokenInUse(tok, s.ARN)
+	}
+	next := s.clone()
+	next.Labels = putLabels(s.Labels, tok, stages, !hasValue(s.Versions))
+	if err := next.Labels.checkQuota(); err != nil {
+		return putResult{}, nil, err
+	}
+	versions := slices.Clone(s.Versions)
+	stub := &versionMeta{ID: tok, Created: now, Kind: val.kind, hash: idHash(tok)}
+	if r == replayPlaceholder {
+		stub.Created = v.Created
+		versions[idx] = stub
+	} else {
+		versions = append(versions, stub)
+	}
+	kept, pruned, over := pruneVersions(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
+	if over && r == replayNew {
+		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
+	}
+	written, err := e.writeValue(ctx, next, stub, val.bytes)
+	if err != nil {
+		return putResult{}, nil, err
+	}
+	for i, x := range kept {
+		if x == stub {
+			kept[i] = written
+		}
+	}
+	next.Versions = kept
+	next.LastChanged = now
+	return putResult{meta: next, version: written}, pruned, nil
+}
+
+// PutSecretValue stores a new version of a secret's value (SPEC §2.2). With
+// no VersionStages the new version takes AWSCURRENT, the version that held
+// it takes AWSPREVIOUS and loses AWSPENDING. A retry with the same
+// ClientRequestToken and value succeeds without change.
+func (e *Engine) PutSecretValue(ctx context.Context, in *PutSecretValueInput) (*PutSecretValueOutput, error) {
+	out, err := e.putSecretValue(ctx, in)
+	return out, annotate(err, "PutSecretValue", in.SecretId)
+}
+
+func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*PutSecretValueOutput, error) {
+	if err := validateSecretID("secretId", in.SecretId); err != nil {
+		return nil, err
+	}
+	if err := validateStages(in.VersionStages); err != nil {
+		return nil, err
+	}
+	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := e.token(in.ClientRequestToken, true, errInvalidRequest(msgTokenRequired))
+	if err != nil {
+		return nil, err
+	}
+	if !hasVal {
+		return nil, errInvalidRequest(msgValueRequired)
+	}
+	key, ref, err := e.resolve(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	var out *PutSecretValueOutput
+	err = e.update(ctx, key, func(cur *cached) error {
+		s, err := e.active(cur, ref, false)
+		if err != nil {
+			return err
+		}
+		res, pruned, err := e.storeValue(ctx, s, tok, val, in.VersionStages, e.now())
+		if err != nil {
+			return err
+		}
+		if !res.replay {
+			if err := e.commit(ctx, key, cur, res.meta); err != nil {
+				e.deleteBlobs(ctx, []*versionMeta{res.version})
+				return err
+			}
+			e.deleteBlobs(ctx, pruned)
+		}
+		out = &PutSecretValueOutput{ARN: res.meta.ARN, Name: res.meta.Name, VersionId: res.version.ID,
+			VersionStages: res.meta.versionStages(res.version.ID)}
+		return nil
+	})
+	if err != nil {
+		e.purgeIfDueKey(ctx, key)
+		return nil, err
+	}
+	return out, nil
+}
+
+// purgeIfDueKey purges the secret under key if its window has passed.
+func (e *Engine) purgeIfDueKey(ctx context.Context, key string) {
+	if c, ok := e.cache.Load(key); ok {
+		e.purgeIfDue(ctx, key, c.(*cached))
+	}
+}
+
+// UpdateSecret changes a secret's description, key or value (SPEC §2.3). A
+// value becomes a new version that always takes AWSCURRENT.
+func (e *Engine) UpdateSecret(ctx context.Context, in *UpdateSecretInput) (*UpdateSecretOutput, error) {
+	out, err := e.updateSecret(ctx, in)
+	return out, annotate(err, "UpdateSecret", in.SecretId)
+}
+
+func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*UpdateSecretOutput, error) {
+	if err := validateSecretID("secretId", in.SecretId); err != nil {
+		return nil, err
+	}
+	if in.Description != nil && len(*in.Description) > maxDescriptionLen {
+		return nil, errValidation("description", "Member must have length less than or equal to 2048")
+	}
+	if in.KmsKeyId != nil && len(*in.KmsKeyId) > maxKeyIDLen {
+		return nil, errValidation("kmsKeyId", "Member must have length less than or equal to 2048")
+	}
+	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := e.token(in.ClientRequestToken, hasVal, errInvalidRequest(msgTokenRequired))
+	if err != nil {
+		return nil, err
+	}
+	key, ref, err := e.resolve(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	var out *UpdateSecretOutput
+	err = e.update(ctx, key, func(cur *cached) error {
+		s, err := e.active(cur, ref, false)
+		if err != nil {
+			return err
+		}
+		now := e.now()
+		next := s.clone()
+		if in.Description != nil {
+			next.Description = *in.Description
+		}
+		var written, obsolete []*versionMeta
+		if in.KmsKeyId != nil && *in.KmsKeyId != s.KmsKeyID {
+			next.KmsKeyID = *in.KmsKeyId
+			written, obsolete, err = e.reencrypt(ctx, next)
+			if err != nil {
+				e.deleteBlobs(ctx, written)
+				return err
+			}
+		}
+		var res putResult
+		var pruned []*versionMeta
+		if hasVal {
+			res, pruned, err = e.storeValue(ctx, next, tok, val, nil, now)
+			if err != nil {
+				e.deleteBlobs(ctx, written)
+				return err
+			}
+			if !res.replay {
+				written = append(written, res.version)
+			}
+			next = res.meta
+		}
+		next.LastChanged = now
+		if err := e.commit(ctx, key, cur, next); err != nil {
+			e.deleteBlobs(ctx, written)
+			return err
+		}
+		e.deleteBlobs(ctx, append(obsolete, pruned...))
+		out = &UpdateSecretOutput{ARN: next.ARN, Name: next.Name}
+		if hasVal {
+			out.VersionId = res.version.ID
+		}
+		return nil
+	})
+	if err != nil {
+		e.purgeIfDueKey(ctx, key)
+		return nil, err
+	}
+	return out, nil
+}
+
+// reencrypt seals the values of the versions labelled AWSCURRENT,
+// AWSPREVIOUS or AWSPENDING again under s.KmsKeyID, replacing them in
+// s.Versions (SPEC §2.3 step 4). It returns the new blobs and the old ones.
+func (e *Engine) reencrypt(ctx context.Context, s *secretMeta) (written, obsolete []*versionMeta, err error) {
+	versions := slices.Clone(s.Versions)
+	for i, v := range versions {
+		if v.Kind == kindNone || v.KeyID == s.KmsKeyID ||
+			!(s.Labels.has(v.ID, LabelCurrent) || s.Labels.has(v.ID, LabelPrevious) || s.Labels.has(v.ID, LabelPending)) {
+			continue
+		}
+		plain, err := e.readValue(ctx, s, v)
+		if err != nil {
+			return written, nil, err
+		}
+		nv, err := e.writeValue(ctx, s, v, plain)
+		clear(plain)
+		if err != nil {
+			return written, nil, err
+		}
+		written = append(written, nv)
+		obsolete = append(obsolete, v)
+		versions[i] = nv
+	}
+	s.Versions = versions
+	return written, obsolete, nil
+}
+
+// GetSecretValue returns a version's value: the AWSCURRENT version by
+// default, or the one VersionId or VersionStage names (SPEC §2.4).
+func (e *Engine) GetSecretValue(ctx context.Context, in *GetSecretValueInput) (*GetSecretValueOutput, error) {
+	out, err := e.getSecretValue(ctx, in)
+	if err != nil {
+		return nil, annotate(err, "GetSecretValue", in.SecretId)
+	}
+	return out, nil
+}
+
+func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*GetSecretValueOutput, error) {
+	if err := validateSecretID("secretId", in.SecretId); err != nil {
+		return nil, err
+	}
+	if err := validateVersionID("versionId", in.VersionId); err != nil {
+		return nil, err
+	}
+	if len(in.VersionStage) > maxStageLen {
+		return nil, errValidation("versionStage", "Member must have length between 1 and 256")
+	}
+	s, err := e.readLatest(ctx, in.SecretId, false)
+	if err != nil {
+		return nil, err
+	}
+	v, err := selectVersion(s, in.VersionId, in.VersionStage)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := e.readValue(ctx, s, v)
+	if err != nil {
+		return nil, err
+	}
+	out := &GetSecretValueOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID, VersionStages: s.versionStages(v.ID), CreatedDate: v.Created}
+	if v.Kind == kindString {
+		out.SecretString = string(plain)
+		clear(plain)
+	} else {
+		out.SecretBinary = plain
+	}
+	e.touch(ctx, s, v)
+	return out, nil
+}
+
+// selectVersion picks the version a GetSecretValue names.
+func selectVersion(s *secretMeta, id, stage string) (*versionMeta, error) {
+	if id == "" && stage == "" {
+		stage = LabelCurrent
+	}
+	var v *versionMeta
+	if id != "" {
+		v, _ = findVersion(s.Versions, id)
+		if v == nil {
+			return nil, errVersionNotFound(id)
+		}
+		if stage != "" && !s.Labels.has(id, stage) {
+			return nil, errInvalidRequest(msgStageNotOnVersion)
+		}
+	} else {
+		h := s.Labels.holder(stage)
+		if h == "" {
+			return nil, errStageNotFound(stage)
+		}
+		v, _ = findVersion(s.Versions, h)
+	}
+	if v == nil || v.Kind == kindNone {
+		if id != "" {
+			return nil, errVersionNotFound(id)
+		}
+		return nil, errStageNotFound(stage)
+	}
+	return v, nil
+}
+
+// touch records that version v of s was read today, writing only when the
+// day changes. It is best effort: a read never fails because its access
+// date could not be recorded.
+func (e *Engine) touch(ctx context.Context, s *secretMeta, v *versionMeta) {
+	today := e.now().Truncate(24 * time.Hour)
+	if s.LastAccessed.Equal(today) && v.LastAccessed.Equal(today) {
+		return
+	}
+	key := e.recordKey(s.Name)
+	_ = e.update(ctx, key, func(cur *cached) error {
+		if cur == nil || cur.meta.ARN != s.ARN {
+			return nil
+		}
+		cv, i := findVersion(cur.meta.Versions, v.ID)
+		if cv == nil || (cur.meta.LastAccessed.Equal(today) && cv.LastAccessed.Equal(today)) {
+			return nil
+		}
+		next := cur.meta.clone()
+		next.LastAccessed = today
+		next.Versions = slices.Clone(cur.meta.Versions)
+		next.Versions[i] = newVersionMeta(cv.ID, cv.Created, cv.Kind, cv.KeyID, cv.Blob, today)
+		return e.commit(ctx, key, cur, next)
+	})
+}
+
+// DescribeSecret returns a secret's metadata, never its values (SPEC §2.5).
+// It works on secrets scheduled for deletion.
+func (e *Engine) DescribeSecret(ctx context.Context, in *DescribeSecretInput) (*DescribeSecretOutput, error) {
+	s, err := e.readLatest(ctx, in.SecretId, true)
+	if err != nil {
+		return nil, annotate(err, "DescribeSecret", in.SecretId)
+	}
+	le := listEntry(s)
+	return &DescribeSecretOutput{
+		ARN: le.ARN, Name: le.Name, Description: le.Description, KmsKeyId: le.KmsKeyId,
+		RotationEnabled: le.RotationEnabled, RotationConfigured: le.RotationConfigured,
+		RotationLambdaARN: le.RotationLambdaARN, RotationRules: le.RotationRules,
+		LastRotatedDate: le.LastRotatedDate, NextRotationDate: le.NextRotationDate,
+		LastChangedDate: le.LastChangedDate, LastAccessedDate: le.LastAccessedDate,
+		DeletedDate: le.DeletedDate, CreatedDate: le.CreatedDate, Tags: le.Tags,
+		VersionIdsToStages: le.SecretVersionsToStages,
+	}, nil
+}
+
+// listEntry describes s as ListSecrets and DescribeSecret do.
+func listEntry(s *secretMeta) SecretListEntry {
+	le := SecretListEntry{
+		ARN: s.ARN, Name: s.Name, Description: s.Description, KmsKeyId: s.KmsKeyID,
+		RotationEnabled:    s.Rotation.Enabled,
+		RotationConfigured: s.Rotation.Configured,
+		RotationLambdaARN:  s.Rotation.LambdaARN,
+		LastRotatedDate:    s.Rotation.LastRotated,
+		NextRotationDate:   s.Rotation.NextRotated,
+		LastChangedDate:    s.LastChanged,
+		LastAccessedDate:   s.LastAccessed,
+		DeletedDate:        s.DeletionDate,
+		CreatedDate:        s.Created,
+	}
+	if s.Rotation.Configured {
+		rules := s.Rotation.Rules
+		if rules.AutomaticallyAfterDays != nil {
+			rules.AutomaticallyAfterDays = Int64(*rules.AutomaticallyAfterDays)
+		}
+		le.RotationRules = &rules
+	}
+	if s.TagsSet {
+		le.Tags = append([]Tag{}, s.Tags...)
+	}
+	le.SecretVersionsToStages = s.versionsToStages()
+	return le
+}
+
+// UpdateSecretVersionStage moves a staging label between versions (SPEC
+// §2.7). Moving AWSCURRENT needs RemoveFromVersionId naming its holder, and
+// moves AWSPREVIOUS to that version.
+func (e *Engine) UpdateSecretVersionStage(ctx context.Context, in *UpdateSecretVersionStageInput) (*UpdateSecretVersionStageOutput, error) {
+	out, err := e.updateSecretVersionStage(ctx, in)
+	return out, annotate(err, "UpdateSecretVersionStage", in.SecretId)
+}
+
+func (e *Engine) updateSecretVersionStage(ctx context.Context, in *UpdateSecretVersionStageInput) (*UpdateSecretVersionStageOutput, error) {
+	if err := validateSecretID("secretId", in.SecretId); err != nil {
+		return nil, err
+	}
+	if len(in.VersionStage) == 0 || len(in.VersionStage) > maxStageLen {
+		return nil, errValidation("versionStage", "Member must have length between 1 and 256")
+	}
+	if err := validateVersionID("removeFromVersionId", in.RemoveFromVersionId); err != nil {
+		return nil, err
+	}
+	if err := validateVersionID("moveToVersionId", in.MoveToVersionId); err != nil {
+		return nil, err
+	}
+	key, ref, err := e.resolve(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	var out *UpdateSecretVersionStageOutput
+	err = e.update(ctx, key, func(cur *cached) error {
+		s, err := e.active(cur, ref, false)
+		if err != nil {
+			return err
+		}
+		for _, id := range []string{in.RemoveFromVersionId, in.MoveToVersionId} {
+			if v, _ := findVersion(s.Versions, id); id != "" && v == nil {
+				return errInvalidParameter("The version " + id + " doesn't exist for secret " + s.Name + ".")
+			}
+		}
+		labels, err := moveLabel(s.Labels, stageMove{Label: in.VersionStage, Remove: in.RemoveFromVersionId, Move: in.MoveToVersionId})
+		if err != nil {
+			return err
+		}
+		if err := labels.checkQuota(); err != nil {
+			return err
+		}
+		now := e.now()
+		next := s.clone()
+		next.Labels = labels
+		var pruned []*versionMeta
+		next.Versions, pruned, _ = pruneVersions(s.Versions, labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
+		next.LastChanged = now
+		if err := e.commit(ctx, key, cur, next); err != nil {
+			return err
+		}
+		e.deleteBlobs(ctx, pruned)
+		out = &UpdateSecretVersionStageOutput{ARN: s.ARN, Name: s.Name}
+		return nil
+	})
+	if err != nil {
+		e.purgeIfDueKey(ctx, key)
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteSecret schedules a secret for deletion after a recovery window of 7
+// to 30 days (30 by default), or deletes it at once with
+// ForceDeleteWithoutRecovery (SPEC §2.8).
+func (e *Engine) DeleteSecret(ctx context.Context, in *DeleteSecretInput) (*DeleteSecretOutput, error) {
+	out, err := e.deleteSecret(ctx, in)
+	return out, annotate(err, "DeleteSecret", in.SecretId)
+}
+
+func (e *Engine) deleteSecret(ctx context.Context, in *DeleteSecretInput) (*DeleteSecretOutput, error) {
+	if err := validateSecretID("secretId", in.SecretId); err != nil {
+		return nil, err
+	}
+	days := int64(maxRecoveryDays)
+	if w := in.RecoveryWindowInDays; w != nil {
+		if *w < minRecoveryDays || *w > maxRecoveryDays {
+			return nil, errInvalidParameter(msgRecoveryWindow)
+		}
+		if in.ForceDeleteWithoutRecovery {
+			return nil, errInvalidParameter(msgForceAndWindow)
+		}
+		days = *w
+	}
+	ref, ok := resolveSecretID(in.SecretId, e.arnPrefix)
+	key := e.recordKey(ref.Name)
+	var out *DeleteSecretOutput
+	err := e.update(ctx, key, func(cur *cached) error {
+		now := e.now()
+		if cur != nil && cur.meta.purgeDue(now) {
+			if err := e.purge(ctx, key, cur); err != nil {
+				return err
+			}
+			return errRetry
+		}
+		if !ok || !validName(ref.Name) || cur == nil || !ref.matches(cur.meta) {
+			if !in.ForceDeleteWithoutRecovery {
+				return errSecretNotFound()
+			}
+			// AWS answers a forced delete of a secret it does not know as if
+			// it had deleted it.
+			arn := in.SecretId
+			if !strings.HasPrefix(arn, "arn:") {
+				var err error
+				if arn, err = e.newARN(in.SecretId); err != nil {
+					return err
+				}
+			}
+			out = &DeleteSecretOutput{ARN: arn, Name: in.SecretId, DeletionDate: now}
+			return nil
+		}
+		s := cur.meta
+		if in.ForceDeleteWithoutRecovery {
+			if err := e.purge(ctx, key, cur); err != nil {
+				return err
+			}
+			out = &DeleteSecretOutput{ARN: s.ARN, Name: s.Name, DeletionDate: now}
+			return nil
+		}
+		if s.scheduled() {
+			return errMarkedForDeletion()
+		}
+		next := s.clone()
+		next.DeletionDate = now.Add(time.Duration(days) * 24 * time.Hour)
+		next.DeleteRequested = now
+		next.LastChanged = now
+		if err := e.commit(ctx, key, cur, next); err != nil {
+			return err
+		}
+		out = &DeleteSecretOutput{ARN: s.ARN, Name: s.Name, DeletionDate: next.DeletionDate}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RestoreSecret cancels a secret's scheduled deletion (SPEC §2.9). Restoring
+// a secret that is not scheduled for deletion succeeds and changes nothing.
+func (e *Engine) RestoreSecret(ctx context.Context, in *RestoreSecretInput) (*RestoreSecretOutput, error) {
+	out, err := e.mutate(ctx, "RestoreSecret", in.SecretId, true, func(s *secretMeta, now time.Time) (*secretMeta, error) {
+		if !s.scheduled() {
+			return nil, nil
+		}
+		next := s.clone()
+		next.DeletionDate, next.DeleteRequested = time.Time{}, time.Time{}
+		next.LastChanged = now
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RestoreSecretOutput{ARN: out.ARN, Name: out.Name}, nil
+}
+
+// TagResource attaches tags to a secret, replacing the values of keys it
+// already has (SPEC §2.13).
+func (e *Engine) TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error) {
+	if err := validateTags(in.Tags); err != nil {
+		return nil, annotate(err, "TagResource", in.SecretId)
+	}
+	_, err := e.mutate(ctx, "TagResource", in.SecretId, false, func(s *secretMeta, now time.Time) (*secretMeta, error) {
+		tags := slices.Clone(s.Tags)
+		for _, t := range in.Tags {
+			if i := slices.IndexFunc(tags, func(x Tag) bool { return x.Key == t.Key }); i >= 0 {
+				tags[i].Value = t.Value
+			} else {
+				tags = append(tags, t)
+			}
+		}
+		if len(tags) > maxTags {
+			return nil, newError(CodeLimitExceeded, "A secret can't have more than 50 tags.")
+		}
+		next := s.clone()
+		next.Tags, next.TagsSet = tags, true
+		next.LastChanged = now
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &TagResourceOutput{}, nil
+}
+
+// UntagResource removes tags from a secret; keys it does not have are
+// ignored (SPEC §2.13).
+func (e *Engine) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
+	for _, k := range in.TagKeys {
+		if len(k) == 0 || len(k) > maxTagKeyLen {
+			return nil, annotate(errValidation("tagKeys.member", "Member must have length between 1 and 128"), "UntagResource", in.SecretId)
+		}
+	}
+	_, err := e.mutate(ctx, "UntagResource", in.SecretId, false, func(s *secretMeta, now time.Time) (*secretMeta, error) {
+		next := s.clone()
+		next.Tags = slices.DeleteFunc(slices.Clone(s.Tags), func(t Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
+		if next.Tags == nil {
+			next.Tags = []Tag{}
+		}
+		next.TagsSet = true
+		next.LastChanged = now
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &UntagResourceOutput{}, nil
+}
+
+// mutate runs a metadata-only change of the secret id names: fn returns the
+// new metadata, or nil for no change.
+func (e *Engine) mutate(ctx context.Context, op, id string, allowScheduled bool, fn func(s *secretMeta, now time.Time) (*secretMeta, error)) (*secretMeta, error) {
+	key, ref, err := e.resolve(id)
+	if err != nil {
+		return nil, annotate(err, op, id)
+	}
+	var out *secretMeta
+	err = e.update(ctx, key, func(cur *cached) error {
+		s, err := e.active(cur, ref, allowScheduled)
+		if err != nil {
+			return err
+		}
+		next, err := fn(s, e.now())
+		if err != nil || next == nil {
+			out = s
+			return err
+		}
+		if err := e.commit(ctx, key, cur, next); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	if err != nil {
+		e.purgeIfDueKey(ctx, key)
+		return nil, annotate(err, op, id)
+	}
+	return out, nil
+}

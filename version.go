@@ -1,0 +1,123 @@
+package secretstore
+
+import (
+	"hash/maphash"
+	"time"
+)
+
+// Version quota defaults (SPEC §3), changeable with WithMaxVersions and
+// WithPruneAge.
+const (
+	DefaultMaxVersions = 100
+	DefaultPruneAge    = 24 * time.Hour
+)
+
+// Limits on values and version IDs (SPEC §1.4).
+const (
+	maxValueLen = 65536
+	minTokenLen = 32
+	maxTokenLen = 64
+)
+
+// versionMeta is what the engine records about one version. It never holds
+// the value: that lives, sealed, in the blob named by Blob. Values of this
+// type are immutable once they are part of a published secretMeta; a change
+// makes a new one.
+type versionMeta struct {
+	ID           string
+	Created      time.Time
+	Kind         byte   // kindString, kindBinary, or kindNone for a placeholder
+	KeyID        string // key the value is sealed under ("" = default key)
+	Blob         string // blob key, "" for a placeholder
+	LastAccessed time.Time
+
+	hash uint64 // idHash(ID), for quick lookups
+	raw  []byte // cached record encoding, nil until encoded
+}
+
+var idSeed = maphash.MakeSeed()
+
+// idHash hashes a version ID for findVersion.
+func idHash(id string) uint64 { return maphash.String(idSeed, id) }
+
+// findVersion returns the version with the given ID and its index, or nil
+// and -1.
+func findVersion(vs []*versionMeta, id string) (*versionMeta, int) {
+	h := idHash(id)
+	for i, v := range vs {
+		if v.hash == h && v.ID == id {
+			return v, i
+		}
+	}
+	return nil, -1
+}
+
+// hasValue reports whether any version holds a value.
+func hasValue(vs []*versionMeta) bool {
+	for _, v := range vs {
+		if v.Kind != kindNone {
+			return true
+		}
+	}
+	return false
+}
+
+// replay is the outcome of looking up a ClientRequestToken among a secret's
+// versions.
+type replay int
+
+const (
+	replayNew         replay = iota // no version has this ID: create one
+	replaySame                      // same value: succeed and change nothing
+	replayDifferent                 // another value: ResourceExistsException
+	replayPlaceholder               // a rotation placeholder: fill it
+)
+
+// classifyReplay decides what a write with token does, given the version
+// with that ID (or nil), the kind of the value being written, and whether
+// its plaintext equals the stored one (only consulted when the kinds match).
+func classifyReplay(v *versionMeta, kind byte, samePlaintext func() (bool, error)) (replay, error) {
+	switch {
+	case v == nil:
+		return replayNew, nil
+	case v.Kind == kindNone:
+		return replayPlaceholder, nil
+	case v.Kind != kind:
+		return replayDifferent, nil
+	}
+	same, err := samePlaintext()
+	if err != nil {
+		return 0, err
+	}
+	if same {
+		return replaySame, nil
+	}
+	return replayDifferent, nil
+}
+
+// pruneVersions applies the version quota after a write (SPEC §3). vs holds
+// every version including any the write adds, ls the labels after the
+// write. While there are more than max versions, it removes the oldest
+// version that has no label and is at least age old. It returns the kept
+// and the removed versions; if more than max remain, over is true and the
+// caller rejects a write that added a version.
+func pruneVersions(vs []*versionMeta, ls labelSet, now time.Time, max int, age time.Duration) (kept, removed []*versionMeta, over bool) {
+	if len(vs) <= max {
+		return vs, nil, false
+	}
+	excess := len(vs) - max
+	kept = make([]*versionMeta, 0, len(vs))
+	for _, v := range vs { // vs is oldest first
+		if excess > 0 && !ls.labelled(v.ID) && now.Sub(v.Created) >= age {
+			removed = append(removed, v)
+			excess--
+			continue
+		}
+		kept = append(kept, v)
+	}
+	return kept, removed, excess > 0
+}
+
+// validToken reports whether a ClientRequestToken or VersionId has the
+// length the service model requires.
+func validToken(s string) bool { return len(s) >= minTokenLen && len(s) <= maxTokenLen }
