@@ -158,7 +158,7 @@ const (
 	msgInvalidName         = "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"
 	msgTokenRequired       = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
 	msgValueRequired       = "You must provide either SecretString or SecretBinary."
-	msgBothValues          = "You can't specify both a binary secret value and a string secret value in the same secret."
+	msgBothValues          = "You can’t specify both a binary secret value and a string secret value in the same secret."
 	msgRecoveryWindow      = "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
 	msgForceAndWindow      = "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
 	msgCurrentCantBeRemove = "You can only move staging label AWSCURRENT to a different secret version. It can’t be completely removed."

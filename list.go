@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,12 +57,15 @@ func validateMaxResults(n, limit int) error {
 	return nil
 }
 
-// timeKey renders a time so that keys sort like times.
+// timeKey renders a time so that keys sort like times: Unix nanoseconds
+// shifted to be non-negative, in 20 zero-padded digits. The zero time sorts
+// first.
 func timeKey(t time.Time) string {
-	if t.IsZero() {
-		return "0000000000000000000"
+	var n uint64
+	if !t.IsZero() {
+		n = uint64(t.UnixNano()) ^ 1<<63
 	}
-	return strconv.FormatInt(t.UnixNano(), 10)
+	return fmt.Sprintf("%020d", n)
 }
 
 // ListSecretVersionIds lists a secret's versions, oldest first (SPEC §2.6).
@@ -97,10 +101,20 @@ func (e *Engine) listSecretVersionIds(ctx context.Context, in *ListSecretVersion
 	}
 	limit := cmp.Or(in.MaxResults, defaultMaxResults)
 	out := &ListSecretVersionIdsOutput{ARN: s.ARN, Name: s.Name, Versions: []SecretVersionsListEntry{}}
-	for _, v := range s.Versions {
-		if in.NextToken != "" && cmp.Or(strings.Compare(timeKey(v.Created), after.sortK), strings.Compare(v.ID, after.id)) <= 0 {
-			continue
+	start := 0
+	if in.NextToken != "" {
+		// Versions are kept in creation order. Continue after the version
+		// the token names or, if it has been pruned since, after the
+		// versions created no later than it.
+		if _, i := findVersion(s.Versions, after.id); i >= 0 {
+			start = i + 1
+		} else {
+			for start < len(s.Versions) && timeKey(s.Versions[start].Created) <= after.sortK {
+				start++
+			}
 		}
+	}
+	for _, v := range s.Versions[start:] {
 		stages := s.versionStages(v.ID)
 		if v.Kind == kindNone || (stages == nil && !in.IncludeDeprecated) {
 			continue

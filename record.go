@@ -147,10 +147,8 @@ func encodeRecord(s *secretMeta) []byte {
 	for _, r := range s.Labels {
 		size += 4 + len(r.Label) + len(r.VersionID)
 	}
-	entries := make([][]byte, len(s.Versions))
-	for i, v := range s.Versions {
-		entries[i] = encodeVersion(v)
-		size += 2 + len(entries[i])
+	for _, v := range s.Versions {
+		size += 3 + len(encodeVersion(v))
 	}
 	e := encoder{b: make([]byte, 0, size)}
 	e.b = append(e.b, recordFormat1)
@@ -194,10 +192,10 @@ func encodeRecord(s *secretMeta) []byte {
 		e.str(r.Label)
 		e.str(r.VersionID)
 	}
-	e.uint(uint64(len(entries)))
-	for _, b := range entries {
-		e.uint(uint64(len(b)))
-		e.b = append(e.b, b...)
+	e.uint(uint64(len(s.Versions)))
+	for _, v := range s.Versions {
+		e.uint(uint64(len(v.raw)))
+		e.b = append(e.b, v.raw...)
 	}
 	return e.b
 }

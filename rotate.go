@@ -55,7 +55,7 @@ func (e *Engine) rotateSecret(ctx context.Context, in *RotateSecretInput) (*Rota
 		return nil, errInvalidParameter("RotationRules.AutomaticallyAfterDays must be between 1 and 1000.")
 	}
 	immediately := in.RotateImmediately == nil || *in.RotateImmediately
-	tok, err := e.token(in.ClientRequestToken, true, errInvalidParameter(msgTokenRequired))
+	tok, err := e.token(in.ClientRequestToken, true, CodeInvalidParameter)
 	if err != nil {
 		return nil, err
 	}

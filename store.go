@@ -2,6 +2,8 @@ package secretstore
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -11,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -61,8 +65,13 @@ type Engine struct {
 	randMu sync.Mutex // guards cfg.rand
 	locks  [256]sync.Mutex
 	seed   maphash.Seed
-	cache  sync.Map // record key -> *cached
+	cache  sync.Map // record key -> *cacheSlot
 }
+
+// cacheSlot holds the latest decoded record of one key. Slots are created
+// once per key and then updated atomically, which is cheaper than storing a
+// new map entry on every write.
+type cacheSlot struct{ p atomic.Pointer[cached] }
 
 var _ Store = (*Engine)(nil)
 
@@ -167,21 +176,14 @@ func (e *Engine) newVersionID() (string, error) {
 		}
 		return id, nil
 	}
-	var b [16]byte
-	if err := e.readRand(b[:]); err != nil {
+	var u uuid.UUID
+	if err := e.readRand(u[:]); err != nil {
 		return "", err
 	}
-	u, err := uuid.NewRandomFromReader(bytesReader(b[:]))
-	if err != nil {
-		return "", err
-	}
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	return u.String(), nil
 }
-
-// bytesReader reads p once.
-type bytesReader []byte
-
-func (r bytesReader) Read(p []byte) (int, error) { return copy(p, r), nil }
 
 const suffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -202,11 +204,18 @@ func (e *Engine) newARN(name string) (string, error) {
 // Unix nanoseconds as 16 hex digits (so that Sweep can tell a blob still
 // being committed from an orphan), "-", and 128 random bits in hex.
 func (e *Engine) newBlobKey() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(cryptoRand, b[:]); err != nil {
+	var r [16]byte
+	if _, err := io.ReadFull(cryptoRand, r[:]); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("v1/%016x-%x", uint64(e.now().UnixNano()), b), nil
+	var k [3 + 16 + 1 + 32]byte
+	copy(k[:], "v1/")
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(e.now().UnixNano()))
+	hex.Encode(k[3:19], t[:])
+	k[19] = '-'
+	hex.Encode(k[20:], r[:])
+	return string(k[:]), nil
 }
 
 // blobOlderThan reports whether the blob key k was made at least age before
@@ -229,14 +238,20 @@ var errNoSecret = errors.New("no such secret")
 // load returns the current record of key, decoded, using the cache when the
 // backend confirms it is current. It returns errNoSecret if there is none.
 func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
+	var slot *cacheSlot
+	var cc *cached
+	if s, ok := e.cache.Load(key); ok {
+		slot = s.(*cacheSlot)
+		cc = slot.p.Load()
+	}
 	var known uint64
-	c, _ := e.cache.Load(key)
-	cc, _ := c.(*cached)
 	if cc != nil {
 		known = cc.rev
 	}
 	rec, err := e.b.GetRecord(ctx, key, known)
 	if errors.Is(err, backend.ErrNotFound) {
+		// Dropping the slot keeps lookups of names that do not exist
+		// from growing the cache.
 		e.cache.Delete(key)
 		return nil, errNoSecret
 	}
@@ -251,8 +266,27 @@ func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
 		return nil, fmt.Errorf("secretstore: record %q: %w", key, err)
 	}
 	nc := &cached{rev: rec.Revision, meta: meta}
-	e.cache.Store(key, nc)
+	if slot == nil {
+		slot = e.slot(key)
+	}
+	slot.p.Store(nc)
 	return nc, nil
+}
+
+// slot returns the cache slot of key, creating it if needed.
+func (e *Engine) slot(key string) *cacheSlot {
+	if s, ok := e.cache.Load(key); ok {
+		return s.(*cacheSlot)
+	}
+	s, _ := e.cache.LoadOrStore(key, &cacheSlot{})
+	return s.(*cacheSlot)
+}
+
+// forget drops what the cache holds for key.
+func (e *Engine) forget(key string) {
+	if s, ok := e.cache.Load(key); ok {
+		s.(*cacheSlot).p.Store(nil)
+	}
 }
 
 // commit writes next as the new content of key: a create when cur is nil,
@@ -267,10 +301,10 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		rev, err = e.b.UpdateRecord(ctx, key, cur.rev, data)
 	}
 	if err != nil {
-		e.cache.Delete(key)
+		e.forget(key)
 		return err
 	}
-	e.cache.Store(key, &cached{rev: rev, meta: next})
+	e.slot(key).p.Store(&cached{rev: rev, meta: next})
 	return nil
 }
 
@@ -361,7 +395,7 @@ func (e *Engine) purgeIfDue(ctx context.Context, key string, cur *cached) {
 // purge deletes the record and then the blobs of its versions.
 func (e *Engine) purge(ctx context.Context, key string, cur *cached) error {
 	if err := e.b.DeleteRecord(ctx, key, cur.rev); err != nil {
-		e.cache.Delete(key)
+		e.forget(key)
 		return err
 	}
 	e.cache.Delete(key)
@@ -471,7 +505,9 @@ func valueOf(s *string, b []byte) (v value, present bool, err error) {
 		if len(*s) == 0 || len(*s) > maxValueLen {
 			return value{}, false, errValidation("secretString", "Member must have length between 1 and 65536")
 		}
-		return value{kind: kindString, bytes: []byte(*s)}, true, nil
+		// The engine only reads a value (to seal or compare it), so it can
+		// use the string's bytes without copying them.
+		return value{kind: kindString, bytes: unsafe.Slice(unsafe.StringData(*s), len(*s))}, true, nil
 	case b != nil:
 		if len(b) == 0 || len(b) > maxValueLen {
 			return value{}, false, errValidation("secretBinary", "Member must have length between 1 and 65536")
@@ -483,7 +519,9 @@ func valueOf(s *string, b []byte) (v value, present bool, err error) {
 
 // token validates a ClientRequestToken and, when it is empty and a value is
 // being written, generates one (or, under WithStrictTokens, refuses).
-func (e *Engine) token(tok string, needed bool, missing *Error) (string, error) {
+// missing is the code of the error for a missing token (it differs between
+// operations).
+func (e *Engine) token(tok string, needed bool, missing Code) (string, error) {
 	if tok != "" {
 		if !validToken(tok) {
 			return "", errValidation("clientRequestToken", "Member must have length between 32 and 64")
@@ -494,7 +532,7 @@ func (e *Engine) token(tok string, needed bool, missing *Error) (string, error) 
 		return "", nil
 	}
 	if e.cfg.strict {
-		return "", missing
+		return "", newError(missing, msgTokenRequired)
 	}
 	id, err := e.newVersionID()
 	if err != nil {
@@ -583,7 +621,7 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 	if err != nil {
 		return nil, err
 	}
-	tok, err := e.token(in.ClientRequestToken, hasVal, errInvalidRequest(msgTokenRequired))
+	tok, err := e.token(in.ClientRequestToken, hasVal, CodeInvalidRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -746,7 +784,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if err != nil {
 		return nil, err
 	}
-	tok, err := e.token(in.ClientRequestToken, true, errInvalidRequest(msgTokenRequired))
+	tok, err := e.token(in.ClientRequestToken, true, CodeInvalidRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -787,8 +825,8 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 
 // purgeIfDueKey purges the secret under key if its window has passed.
 func (e *Engine) purgeIfDueKey(ctx context.Context, key string) {
-	if c, ok := e.cache.Load(key); ok {
-		e.purgeIfDue(ctx, key, c.(*cached))
+	if s, ok := e.cache.Load(key); ok {
+		e.purgeIfDue(ctx, key, s.(*cacheSlot).p.Load())
 	}
 }
 
@@ -813,7 +851,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 	if err != nil {
 		return nil, err
 	}
-	tok, err := e.token(in.ClientRequestToken, hasVal, errInvalidRequest(msgTokenRequired))
+	tok, err := e.token(in.ClientRequestToken, hasVal, CodeInvalidRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -934,8 +972,9 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	}
 	out := &GetSecretValueOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID, VersionStages: s.versionStages(v.ID), CreatedDate: v.Created}
 	if v.Kind == kindString {
-		out.SecretString = string(plain)
-		clear(plain)
+		// plain is a buffer this call owns and nothing else references, so
+		// the string can take it over without a copy.
+		out.SecretString = unsafe.String(unsafe.SliceData(plain), len(plain))
 	} else {
 		out.SecretBinary = plain
 	}

@@ -59,10 +59,16 @@ type Record struct {
 // concurrent use, must not retain or modify the byte slices passed to them,
 // and must return slices the caller may modify freely.
 //
-// Every method honours ctx: a call whose context is done returns ctx.Err()
-// (unwrapped, so errors.Is(err, context.Canceled) holds) without having
-// changed anything, or completes as if the context had not been cancelled.
-// After Close every method returns ErrClosed.
+// Every method honours ctx: a call whose context is already done when it
+// starts returns ctx.Err() (unwrapped, so errors.Is(err, context.Canceled)
+// holds) and changes nothing; a context cancelled while a call runs makes it
+// either fail without effect or complete. After Close every method returns
+// ErrClosed.
+//
+// Keys are 1 to 1024 bytes of printable ASCII (0x21 to 0x7E), so that any
+// backend can store them as file names (escaped) or database text. Record
+// data and blobs of up to 1 MiB must be accepted. A record or blob stored
+// with empty data is returned with a non-nil, empty Data.
 //
 // Errors other than the sentinels are transport or storage failures. A
 // failed write may or may not have taken effect; the engine only ever
