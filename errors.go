@@ -223,6 +223,9 @@ func wrapInternal(err error) error {
 
 // annotate fills in the operation and secret of err if it is an *Error.
 func annotate(err error, op, secret string) error {
+	if err == nil {
+		return nil
+	}
 	var e *Error
 	if errors.As(err, &e) && e.Op == "" {
 		e.Op = op

@@ -119,6 +119,9 @@ func (d *decoder) count(min int) int {
 	if d.err == nil && n > uint64(len(d.b)/min) {
 		d.err = errCorruptRecord
 	}
+	if d.err != nil {
+		return 0
+	}
 	return int(n)
 }
 

@@ -129,19 +129,31 @@ func putLabels(ls labelSet, v string, stages []string, firstValue bool) labelSet
 		stages = append(slices.Clip(stages), LabelCurrent)
 	}
 	oldCurrent := ls.holder(LabelCurrent)
-	out := ls
+	out := make(labelSet, len(ls), len(ls)+len(stages)+1)
+	copy(out, ls)
 	for _, l := range stages {
-		out = out.attach(l, v)
+		out = out.set(l, v)
 	}
 	if slices.Contains(stages, LabelCurrent) && oldCurrent != "" && oldCurrent != v {
 		if !slices.Contains(stages, LabelPending) && out.holder(LabelPending) == oldCurrent {
 			out = out.detach(LabelPending)
 		}
 		if !slices.Contains(stages, LabelPrevious) {
-			out = out.attach(LabelPrevious, oldCurrent)
+			out = out.set(LabelPrevious, oldCurrent)
 		}
 	}
 	return out
+}
+
+// set attaches label to versionID in place, in a table the caller owns.
+func (ls labelSet) set(label, versionID string) labelSet {
+	for i := range ls {
+		if ls[i].Label == label {
+			ls[i].VersionID = versionID
+			return ls
+		}
+	}
+	return append(ls, labelRef{label, versionID})
 }
 
 // stageMove is an UpdateSecretVersionStage request after its version IDs

@@ -2,6 +2,7 @@ package secretstore
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -161,6 +162,10 @@ func (e *Engine) lock(key string) *sync.Mutex {
 
 // readRand fills p from the configured random source.
 func (e *Engine) readRand(p []byte) error {
+	if e.cfg.rand == cryptorand.Reader {
+		_, err := cryptorand.Read(p) // safe for concurrent use; no lock needed
+		return err
+	}
 	e.randMu.Lock()
 	defer e.randMu.Unlock()
 	_, err := io.ReadFull(e.cfg.rand, p)
@@ -205,7 +210,7 @@ func (e *Engine) newARN(name string) (string, error) {
 // being committed from an orphan), "-", and 128 random bits in hex.
 func (e *Engine) newBlobKey() (string, error) {
 	var r [16]byte
-	if _, err := io.ReadFull(cryptoRand, r[:]); err != nil {
+	if _, err := cryptorand.Read(r[:]); err != nil {
 		return "", err
 	}
 	var k [3 + 16 + 1 + 32]byte
@@ -311,7 +316,14 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 // deleteBlobs deletes blobs no record refers to any more. It is best effort:
 // a blob it fails to delete is an orphan that Sweep removes later.
 func (e *Engine) deleteBlobs(ctx context.Context, vs []*versionMeta) {
-	ctx = context.WithoutCancel(ctx)
+	if len(vs) == 0 {
+		return
+	}
+	if ctx.Done() != nil {
+		// The metadata no longer refers to these blobs: delete them even
+		// if the caller gives up now.
+		ctx = context.WithoutCancel(ctx)
+	}
 	for _, v := range vs {
 		if v.Blob != "" {
 			_ = e.b.DeleteBlob(ctx, v.Blob)
@@ -738,7 +750,8 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 	if err := next.Labels.checkQuota(); err != nil {
 		return putResult{}, nil, err
 	}
-	versions := slices.Clone(s.Versions)
+	versions := make([]*versionMeta, len(s.Versions), len(s.Versions)+1)
+	copy(versions, s.Versions)
 	stub := &versionMeta{ID: tok, Created: now, Kind: val.kind, hash: idHash(tok)}
 	if r == replayPlaceholder {
 		stub.Created = v.Created

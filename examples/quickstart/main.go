@@ -1,0 +1,243 @@
+// Command quickstart is a tour of secretstore: it creates a secret in an
+// in-memory store, rotates its value through the AWSPENDING, AWSCURRENT and
+// AWSPREVIOUS staging labels, retries a write with the same
+// ClientRequestToken, and handles a typed error.
+//
+// Run it from the repository root:
+//
+//	go run ./examples/quickstart
+//
+// The values it stores and prints are made-up demo values. Real code should
+// never print a secret value.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/backend/membackend"
+)
+
+const secretName = "demo/db-password"
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+// run performs the tour, narrating each step to w.
+func run(ctx context.Context, w io.Writer) error {
+	b := membackend.New()
+	defer b.Close()
+	store, err := secretstore.New(b)
+	if err != nil {
+		return err
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+
+	say("secretstore quickstart: an in-memory store; every value shown is a demo value, not a real secret.")
+
+	// 1. Create the secret with a first value. Without a ClientRequestToken
+	// the engine generates a UUID for the VersionId, as the AWS SDKs do.
+	say("")
+	say("1. CreateSecret %q with a first value", secretName)
+	created, err := store.CreateSecret(ctx, &secretstore.CreateSecretInput{
+		Name:         secretName,
+		Description:  "quickstart demo secret",
+		SecretString: secretstore.String("demo-password-1"),
+	})
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	v1 := created.VersionId
+	say("   created version %s", short(v1))
+	if err := printLabels(ctx, w, store); err != nil {
+		return err
+	}
+
+	// 2. Stage the next value under AWSPENDING. AWSCURRENT stays where it
+	// is, so readers keep getting the old value.
+	say("")
+	say("2. PutSecretValue with VersionStages=[AWSPENDING]: stage the next value")
+	pending, err := store.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
+		SecretId:      secretName,
+		SecretString:  secretstore.String("demo-password-2"),
+		VersionStages: []string{secretstore.LabelPending},
+	})
+	if err != nil {
+		return fmt.Errorf("put pending: %w", err)
+	}
+	v2 := pending.VersionId
+	say("   staged version %s", short(v2))
+	if err := printValue(ctx, w, store, ""); err != nil {
+		return err
+	}
+	if err := printValue(ctx, w, store, secretstore.LabelPending); err != nil {
+		return err
+	}
+
+	// 3. Promote the pending version: move AWSCURRENT to it. The version that
+	// loses AWSCURRENT gets AWSPREVIOUS, which keeps the old value one call
+	// away for a rollback.
+	say("")
+	say("3. UpdateSecretVersionStage: move AWSCURRENT from %s to %s", short(v1), short(v2))
+	if _, err := store.UpdateSecretVersionStage(ctx, &secretstore.UpdateSecretVersionStageInput{
+		SecretId:            secretName,
+		VersionStage:        secretstore.LabelCurrent,
+		RemoveFromVersionId: v1,
+		MoveToVersionId:     v2,
+	}); err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	if err := printLabels(ctx, w, store); err != nil {
+		return err
+	}
+	// AWSPENDING stays on the promoted version until it is removed; take it
+	// off to mark the rotation finished.
+	say("   UpdateSecretVersionStage: remove AWSPENDING from %s (rotation finished)", short(v2))
+	if _, err := store.UpdateSecretVersionStage(ctx, &secretstore.UpdateSecretVersionStageInput{
+		SecretId:            secretName,
+		VersionStage:        secretstore.LabelPending,
+		RemoveFromVersionId: v2,
+	}); err != nil {
+		return fmt.Errorf("remove pending: %w", err)
+	}
+	if err := printLabels(ctx, w, store); err != nil {
+		return err
+	}
+	if err := printValue(ctx, w, store, ""); err != nil {
+		return err
+	}
+	if err := printValue(ctx, w, store, secretstore.LabelPrevious); err != nil {
+		return err
+	}
+
+	// 4. Retry a write with the same ClientRequestToken, as a client does
+	// after a timeout: the retry returns the same version and stores nothing.
+	say("")
+	say("4. PutSecretValue twice with the same ClientRequestToken (a retry)")
+	token := uuid.NewString()
+	before, err := countVersions(ctx, store)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for range 2 {
+		out, err := store.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
+			SecretId:           secretName,
+			ClientRequestToken: token,
+			SecretString:       secretstore.String("demo-password-3"),
+		})
+		if err != nil {
+			return fmt.Errorf("put with token: %w", err)
+		}
+		ids = append(ids, out.VersionId)
+	}
+	after, err := countVersions(ctx, store)
+	if err != nil {
+		return err
+	}
+	say("   first call: version %s, retry: version %s", short(ids[0]), short(ids[1]))
+	if ids[0] != ids[1] || after != before+1 {
+		return fmt.Errorf("retry was not idempotent: versions %s and %s, %d versions before, %d after", ids[0], ids[1], before, after)
+	}
+	say("   same version; %d versions before, %d after both calls: the retry stored nothing", before, after)
+
+	// The same token with a different value is refused.
+	_, err = store.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
+		SecretId:           secretName,
+		ClientRequestToken: token,
+		SecretString:       secretstore.String("demo-password-other"),
+	})
+	if !errors.Is(err, secretstore.ErrResourceExists) {
+		return fmt.Errorf("same token, different value: got %v, want ResourceExistsException", err)
+	}
+	say("   same token with a different value: %s", secretstore.ErrorCode(err))
+
+	// 5. Errors are typed: compare with the sentinels or read the code.
+	say("")
+	say("5. GetSecretValue on a secret that does not exist")
+	_, err = store.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "demo/missing"})
+	if !errors.Is(err, secretstore.ErrResourceNotFound) {
+		return fmt.Errorf("get missing: got %v, want ResourceNotFoundException", err)
+	}
+	say("   errors.Is(err, secretstore.ErrResourceNotFound) = true")
+	say("   secretstore.ErrorCode(err) = %s", secretstore.ErrorCode(err))
+	var e *secretstore.Error
+	if errors.As(err, &e) {
+		say("   message: %s", e.Message)
+	}
+
+	say("")
+	say("Done.")
+	return nil
+}
+
+// printValue reads the secret by staging label (stage "" means the default,
+// AWSCURRENT) and prints the demo value with its version.
+func printValue(ctx context.Context, w io.Writer, store secretstore.Store, stage string) error {
+	out, err := store.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: secretName, VersionStage: stage})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", stage, err)
+	}
+	what := "GetSecretValue (default AWSCURRENT)"
+	if stage != "" {
+		what = "GetSecretValue VersionStage=" + stage
+	}
+	fmt.Fprintf(w, "   %s -> %q (demo value) from version %s\n", what, out.SecretString, short(out.VersionId))
+	return nil
+}
+
+// printLabels prints which version holds which staging labels.
+func printLabels(ctx context.Context, w io.Writer, store secretstore.Store) error {
+	d, err := store.DescribeSecret(ctx, &secretstore.DescribeSecretInput{SecretId: secretName})
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	lines := make([]string, 0, len(d.VersionIdsToStages))
+	for id, labels := range d.VersionIdsToStages {
+		labels = slices.Clone(labels)
+		slices.Sort(labels)
+		lines = append(lines, fmt.Sprintf("   version %s: %s", short(id), strings.Join(labels, ", ")))
+	}
+	slices.Sort(lines)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	return nil
+}
+
+// countVersions returns how many versions the secret has, labelled or not.
+func countVersions(ctx context.Context, store secretstore.Store) (int, error) {
+	n := 0
+	in := &secretstore.ListSecretVersionIdsInput{SecretId: secretName, IncludeDeprecated: true}
+	for {
+		out, err := store.ListSecretVersionIds(ctx, in)
+		if err != nil {
+			return 0, fmt.Errorf("list versions: %w", err)
+		}
+		n += len(out.Versions)
+		if out.NextToken == "" {
+			return n, nil
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
+// short abbreviates a VersionId for display.
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
