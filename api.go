@@ -14,7 +14,8 @@ import (
 //
 // Types that hold a secret value format as "[redacted]" in place of the value
 // under every fmt verb and in log/slog, so that logging a request or response
-// never leaks it.
+// never leaks it. encoding/json is left alone: marshalling a response is a
+// deliberate act (a CLI printing what the AWS CLI prints), not logging.
 
 // String returns a pointer to s, for optional string inputs.
 func String(s string) *string { return &s }
@@ -420,6 +421,7 @@ func formatRedacted(f fmt.State, verb rune, s string) {
 	}
 }
 
+// String describes the request without its value.
 func (in CreateSecretInput) String() string {
 	return fmt.Sprintf("CreateSecretInput{Name:%q ClientRequestToken:%q Value:%s KmsKeyId:%q}",
 		in.Name, in.ClientRequestToken, valueMark(in.SecretString, in.SecretBinary), in.KmsKeyId)
@@ -434,6 +436,7 @@ func (in CreateSecretInput) Format(f fmt.State, verb rune) { formatRedacted(f, v
 // LogValue implements slog.LogValuer without the value.
 func (in CreateSecretInput) LogValue() slog.Value { return slog.StringValue(in.String()) }
 
+// String describes the request without its value.
 func (in PutSecretValueInput) String() string {
 	return fmt.Sprintf("PutSecretValueInput{SecretId:%q ClientRequestToken:%q Value:%s VersionStages:%q}",
 		in.SecretId, in.ClientRequestToken, valueMark(in.SecretString, in.SecretBinary), in.VersionStages)
@@ -448,6 +451,7 @@ func (in PutSecretValueInput) Format(f fmt.State, verb rune) { formatRedacted(f,
 // LogValue implements slog.LogValuer without the value.
 func (in PutSecretValueInput) LogValue() slog.Value { return slog.StringValue(in.String()) }
 
+// String describes the request without its value.
 func (in UpdateSecretInput) String() string {
 	return fmt.Sprintf("UpdateSecretInput{SecretId:%q ClientRequestToken:%q Value:%s}",
 		in.SecretId, in.ClientRequestToken, valueMark(in.SecretString, in.SecretBinary))
@@ -462,6 +466,7 @@ func (in UpdateSecretInput) Format(f fmt.State, verb rune) { formatRedacted(f, v
 // LogValue implements slog.LogValuer without the value.
 func (in UpdateSecretInput) LogValue() slog.Value { return slog.StringValue(in.String()) }
 
+// String describes the response without its value.
 func (out GetSecretValueOutput) String() string {
 	return fmt.Sprintf("GetSecretValueOutput{ARN:%q Name:%q VersionId:%q Value:%s VersionStages:%q}",
 		out.ARN, out.Name, out.VersionId, redacted, out.VersionStages)
@@ -476,6 +481,7 @@ func (out GetSecretValueOutput) Format(f fmt.State, verb rune) { formatRedacted(
 // LogValue implements slog.LogValuer without the value.
 func (out GetSecretValueOutput) LogValue() slog.Value { return slog.StringValue(out.String()) }
 
+// String describes the entry without its value.
 func (e SecretValueEntry) String() string {
 	return fmt.Sprintf("SecretValueEntry{ARN:%q Name:%q VersionId:%q Value:%s VersionStages:%q}",
 		e.ARN, e.Name, e.VersionId, redacted, e.VersionStages)
@@ -490,6 +496,28 @@ func (e SecretValueEntry) Format(f fmt.State, verb rune) { formatRedacted(f, ver
 // LogValue implements slog.LogValuer without the value.
 func (e SecretValueEntry) LogValue() slog.Value { return slog.StringValue(e.String()) }
 
+// String describes the batch without its values.
+func (out BatchGetSecretValueOutput) String() string {
+	names := make([]string, len(out.SecretValues))
+	for i, v := range out.SecretValues {
+		names[i] = v.Name
+	}
+	return fmt.Sprintf("BatchGetSecretValueOutput{SecretValues:%q Value:%s Errors:%+v NextToken:%q}",
+		names, redacted, out.Errors, out.NextToken)
+}
+
+// GoString implements fmt.GoStringer without the values.
+func (out BatchGetSecretValueOutput) GoString() string { return out.String() }
+
+// Format implements fmt.Formatter without the values.
+func (out BatchGetSecretValueOutput) Format(f fmt.State, verb rune) {
+	formatRedacted(f, verb, out.String())
+}
+
+// LogValue implements slog.LogValuer without the values.
+func (out BatchGetSecretValueOutput) LogValue() slog.Value { return slog.StringValue(out.String()) }
+
+// String hides the password.
 func (out GetRandomPasswordOutput) String() string {
 	return "GetRandomPasswordOutput{RandomPassword:" + redacted + "}"
 }

@@ -60,7 +60,8 @@ func mbConcCheckValue(out *secretstore.GetSecretValueOutput) error {
 func mbConcEngine(t *testing.T, b backend.Backend, opts ...secretstore.Option) *secretstore.Engine {
 	t.Helper()
 	clock := secretstore.NewFakeClock(time.Date(2026, time.February, 1, 0, 0, 0, 0, time.UTC))
-	opts = append([]secretstore.Option{secretstore.WithClock(clock), secretstore.WithMaxVersions(10000)}, opts...)
+	opts = append([]secretstore.Option{secretstore.WithClock(clock), secretstore.WithMaxVersions(10000),
+		secretstore.WithChunkSize(5)}, opts...)
 	e, err := secretstore.New(b, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -423,6 +423,12 @@ func (e *Engine) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 		}
 		for _, r := range recs {
 			s, err := decodeRecord(r.Data)
+			if err == nil {
+				for _, c := range s.chunks {
+					referenced[c.ref.Key] = true
+				}
+				err = e.resolveChunks(ctx, s, nil)
+			}
 			if err != nil {
 				// Never delete a blob a record we cannot read might refer to.
 				return 0, wrapInternal(errors.Join(err, errors.New("record "+r.Key)))

@@ -556,6 +556,9 @@ func newMBSim(t *testing.T, seed uint64) *mbSim {
 		secretstore.WithClock(clock),
 		secretstore.WithMaxVersions(mbMaxVersions),
 		secretstore.WithPruneAge(mbPruneAge),
+		// Tiny chunks (1 to 4 entries) so that versions move between the
+		// head and chunks all the time.
+		secretstore.WithChunkSize(int(seed%4)+1),
 		secretstore.WithIDGenerator(func() string {
 			genMu.Lock()
 			defer genMu.Unlock()

@@ -68,6 +68,7 @@ type config struct {
 	pruneAge    time.Duration
 	strict      bool
 	rotators    map[string]RotationFunc
+	chunkSize   int // version entries per chunk; see record.go
 }
 
 func defaultConfig() config {
@@ -79,6 +80,7 @@ func defaultConfig() config {
 		maxVersions: DefaultMaxVersions,
 		pruneAge:    DefaultPruneAge,
 		rotators:    map[string]RotationFunc{},
+		chunkSize:   16,
 	}
 }
 
@@ -130,3 +132,8 @@ func WithStrictTokens() Option { return optionFunc(func(cfg *config) { cfg.stric
 func WithRotationFunc(lambdaARN string, fn RotationFunc) Option {
 	return optionFunc(func(cfg *config) { cfg.rotators[lambdaARN] = fn })
 }
+
+// withChunkSize sets how many version entries a chunk holds (1 to 64). It is
+// unexported: the layout is an implementation detail, and tests use small
+// chunks to exercise it.
+func withChunkSize(n int) Option { return optionFunc(func(cfg *config) { cfg.chunkSize = n }) }

@@ -3,27 +3,39 @@ package secretstore
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 )
 
-// Record format, version 1: how a secretMeta is stored as a backend record.
+// Record format, version 1: how a secretMeta is stored in the backend.
 //
-// A record is a format byte (1) followed by fields in a fixed order. Strings
-// and byte strings are a uvarint length and the bytes; times are a varint of
-// Unix nanoseconds, 0 for "not set"; counts are uvarints. The versions come
-// last, each as a uvarint length and an entry, so that the engine can append
-// a version by copying the encoded entries it already has instead of
-// encoding them again:
+// A secret is one record (the head) and, once it has many versions, a few
+// chunk blobs. The head holds the secret's fields, its labels, the entries
+// of its newest versions (the tail) and references to chunks; a chunk is an
+// immutable blob holding the entries of chunkSize older versions. A write
+// therefore rewrites the head, whose size does not grow with the number of
+// versions, and only every chunkSize-th version creation writes a chunk.
+// A version pruned from a chunk is marked dead in the head's reference; a
+// chunk with no live entry is dropped and its blob deleted. A version whose
+// entry changes (its last-access day, its key) moves to the tail. Entries
+// carry a sequence number that orders versions by creation wherever their
+// entries are stored.
 //
-//	format=1
-//	name arn description kmsKeyId
-//	created lastChanged lastAccessed deletionDate deleteRequested
-//	flags (bit 0 tags set, bit 1 rotation configured, bit 2 rotation enabled)
-//	nTags {key value}
-//	lambdaARN autoDays(uvarint, 0 = none) duration schedule lastRotated nextRotation
-//	nLabels {label versionId}
-//	nVersions {len entry}
-//	entry = versionId created kind keyId blob lastAccessed
+// Strings and byte strings are a uvarint length and the bytes; times are a
+// varint of Unix nanoseconds, 0 for "not set"; counts are uvarints:
+//
+//	head   = format=1
+//	         name arn description kmsKeyId
+//	         created lastChanged lastAccessed deletionDate deleteRequested
+//	         flags (bit 0 tags set, bit 1 rotation configured, bit 2 rotation enabled)
+//	         nTags {key value}
+//	         lambdaARN autoDays(0 = none) duration schedule lastRotated nextRotation
+//	         nLabels {label versionId}
+//	         nextSeq
+//	         nChunks {blobKey count deadMask}
+//	         nTail {len entry}
+//	chunk  = format=1 'K' count {len entry}
+//	entry  = versionId seq created kind keyId blob lastAccessed
 //
 // Compatibility: readers reject unknown format bytes; a new field means a new
 // format byte and a decoder for the old one kept forever.
@@ -132,6 +144,7 @@ func encodeVersion(v *versionMeta) []byte {
 	}
 	e := encoder{b: make([]byte, 0, 24+len(v.ID)+len(v.KeyID)+len(v.Blob))}
 	e.str(v.ID)
+	e.uint(v.Seq)
 	e.time(v.Created)
 	e.b = append(e.b, v.Kind)
 	e.str(v.KeyID)
@@ -143,6 +156,12 @@ func encodeVersion(v *versionMeta) []byte {
 
 // encodeRecord returns the record encoding of s.
 func encodeRecord(s *secretMeta) []byte {
+	return encodeHead(s, chunkStates(s.Versions))
+}
+
+// encodeHead encodes s whose versions live in chunks (as chunkStates
+// returns them for s.Versions).
+func encodeHead(s *secretMeta, chunks []chunkState) []byte {
 	size := 128 + len(s.Name) + len(s.ARN) + len(s.Description) + len(s.KmsKeyID) + len(s.Rotation.LambdaARN)
 	for _, t := range s.Tags {
 		size += 4 + len(t.Key) + len(t.Value)
@@ -150,8 +169,15 @@ func encodeRecord(s *secretMeta) []byte {
 	for _, r := range s.Labels {
 		size += 4 + len(r.Label) + len(r.VersionID)
 	}
+	for _, c := range chunks {
+		size += 24 + len(c.ref.Key)
+	}
+	tail := 0
 	for _, v := range s.Versions {
-		size += 3 + len(encodeVersion(v))
+		if v.chunk == nil {
+			size += 3 + len(encodeVersion(v))
+			tail++
+		}
 	}
 	e := encoder{b: make([]byte, 0, size)}
 	e.b = append(e.b, recordFormat1)
@@ -195,16 +221,111 @@ func encodeRecord(s *secretMeta) []byte {
 		e.str(r.Label)
 		e.str(r.VersionID)
 	}
-	e.uint(uint64(len(s.Versions)))
+	e.uint(s.NextSeq)
+	e.uint(uint64(len(chunks)))
+	for _, c := range chunks {
+		e.str(c.ref.Key)
+		e.uint(uint64(c.ref.Count))
+		e.uint(c.dead())
+	}
+	e.uint(uint64(tail))
 	for _, v := range s.Versions {
+		if v.chunk == nil {
+			e.uint(uint64(len(v.raw)))
+			e.b = append(e.b, v.raw...)
+		}
+	}
+	return e.b
+}
+
+// chunkRef names a chunk blob. Versions stored in a chunk point to one
+// shared chunkRef, so that identity tells which versions share a chunk.
+type chunkRef struct {
+	Key   string
+	Count int
+}
+
+// chunkState is a chunk as a head refers to it: which of its entries are
+// still versions of the secret.
+type chunkState struct {
+	ref  *chunkRef
+	live uint64 // bit i set: entry i is a live version
+}
+
+func (c chunkState) dead() uint64 {
+	return (uint64(1)<<c.ref.Count - 1) &^ c.live
+}
+
+// chunkStates returns the chunks that versions live in, in order of first
+// appearance, with the entries still live.
+func chunkStates(vs []*versionMeta) []chunkState {
+	var out []chunkState
+	for _, v := range vs {
+		if v.chunk == nil {
+			continue
+		}
+		i := len(out) - 1
+		if i < 0 || out[i].ref != v.chunk {
+			i = slices.IndexFunc(out, func(c chunkState) bool { return c.ref == v.chunk })
+			if i < 0 {
+				out = append(out, chunkState{ref: v.chunk})
+				i = len(out) - 1
+			}
+		}
+		out[i].live |= 1 << v.slot
+	}
+	return out
+}
+
+// encodeChunk returns the chunk blob holding vs, in order.
+func encodeChunk(vs []*versionMeta) []byte {
+	size := 8
+	for _, v := range vs {
+		size += 3 + len(encodeVersion(v))
+	}
+	e := encoder{b: make([]byte, 0, size)}
+	e.b = append(e.b, recordFormat1, 'K')
+	e.uint(uint64(len(vs)))
+	for _, v := range vs {
 		e.uint(uint64(len(v.raw)))
 		e.b = append(e.b, v.raw...)
 	}
 	return e.b
 }
 
-// decodeRecord parses a record. The result keeps slices of data (the cached
-// version encodings), so the caller must not modify data afterwards.
+// decodeChunk parses a chunk blob written for ref.
+func decodeChunk(data []byte, ref *chunkRef) ([]*versionMeta, error) {
+	if len(data) < 2 || data[0] != recordFormat1 || data[1] != 'K' {
+		return nil, errCorruptRecord
+	}
+	d := decoder{b: data[2:]}
+	n := d.count(2)
+	if d.err != nil || n != ref.Count {
+		return nil, errCorruptRecord
+	}
+	vs := make([]*versionMeta, n)
+	for i := range vs {
+		raw := d.bytes()
+		if d.err != nil {
+			return nil, d.err
+		}
+		v, err := decodeVersion(raw)
+		if err != nil {
+			return nil, err
+		}
+		v.chunk, v.slot = ref, i
+		vs[i] = v
+	}
+	if len(d.b) != 0 {
+		return nil, errCorruptRecord
+	}
+	return vs, nil
+}
+
+// decodeRecord parses a head. The result's Versions are the tail only; the
+// chunks it refers to are listed in chunks, for the engine to read and
+// resolve (see Engine.resolveChunks). The result keeps slices of data (the
+// cached version encodings), so the caller must not modify data afterwards.
 func decodeRecord(data []byte) (*secretMeta, error) {
 	if len(data) == 0 || data[0] != recordFormat1 {
 		return nil, errCorruptRecord
@@ -247,6 +368,19 @@ func decodeRecord(data []byte) (*secretMeta, error) {
 			s.Labels[i] = labelRef{Label: d.str(), VersionID: d.str()}
 		}
 	}
+	s.NextSeq = d.uint()
+	if n := d.count(3); n > 0 {
+		s.chunks = make([]chunkState, n)
+		for i := range s.chunks {
+			ref := &chunkRef{Key: d.str(), Count: int(d.uint())}
+			dead := d.uint()
+			if ref.Count < 1 || ref.Count > 64 {
+				return nil, errCorruptRecord
+			}
+			s.chunks[i] = chunkState{ref: ref}
+			s.chunks[i].live = (uint64(1)<<ref.Count - 1) &^ dead
+		}
+	}
 	n := d.count(2)
 	if d.err != nil {
 		return nil, d.err
@@ -273,6 +407,7 @@ func decodeVersion(raw []byte) (*versionMeta, error) {
 	d := decoder{b: raw}
 	v := &versionMeta{}
 	v.ID = d.str()
+	v.Seq = d.uint()
 	v.Created = d.time()
 	v.Kind = d.byte()
 	v.KeyID = d.str()

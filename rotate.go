@@ -88,7 +88,8 @@ func (e *Engine) rotateSecret(ctx context.Context, in *RotateSecretInput) (*Rota
 			next.Rotation.NextRotated = now.Add(time.Duration(*d) * 24 * time.Hour)
 		}
 		next.Labels = s.Labels.attach(LabelPending, tok)
-		placeholder := newVersionMeta(tok, now, kindNone, "", "", time.Time{})
+		placeholder := newVersionMeta(tok, now, kindNone, "", "", time.Time{}, s.NextSeq)
+		next.NextSeq++
 		versions := append(slices.Clone(s.Versions), placeholder)
 		kept, drop, over := pruneVersions(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
 		if over {

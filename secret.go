@@ -45,7 +45,13 @@ type secretMeta struct {
 	Rotation rotationMeta
 
 	Labels   labelSet
-	Versions []*versionMeta // in creation order, oldest first
+	Versions []*versionMeta // in creation order (Seq), oldest first
+	NextSeq  uint64         // Seq of the next version created
+
+	// chunks are the chunks Versions live in: set by decodeRecord (with
+	// chunk references not yet resolved) and kept in step with Versions by
+	// the engine when it publishes a secretMeta.
+	chunks []chunkState
 }
 
 // rotationMeta is a secret's rotation configuration. Configured stays true

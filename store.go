@@ -103,6 +103,8 @@ func New(b backend.Backend, opts ...Option) (*Engine, error) {
 		return nil, fmt.Errorf("secretstore: New: invalid account ID %q: want 12 digits", cfg.account)
 	case cfg.maxVersions < 1:
 		return nil, fmt.Errorf("secretstore: New: max versions %d is less than 1", cfg.maxVersions)
+	case cfg.chunkSize < 1 || cfg.chunkSize > 64:
+		return nil, fmt.Errorf("secretstore: New: chunk size %d is not between 1 and 64", cfg.chunkSize)
 	case cfg.pruneAge < 0:
 		return nil, fmt.Errorf("secretstore: New: negative prune age %v", cfg.pruneAge)
 	}
@@ -267,6 +269,13 @@ func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
 		return cc, nil
 	}
 	meta, err := decodeRecord(rec.Data)
+	if err == nil {
+		var prev *secretMeta
+		if cc != nil {
+			prev = cc.meta
+		}
+		err = e.resolveChunks(ctx, meta, prev)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("secretstore: record %q: %w", key, err)
 	}
@@ -295,11 +304,17 @@ func (e *Engine) forget(key string) {
 }
 
 // commit writes next as the new content of key: a create when cur is nil,
-// otherwise a compare-and-swap against cur's revision.
+// otherwise a compare-and-swap against cur's revision. It moves old tail
+// entries to a new chunk first if the tail has grown past the chunk size, and
+// deletes the chunks next no longer refers to once the head is written.
 func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta) error {
-	data := encodeRecord(next)
+	chunk, err := e.layout(ctx, next)
+	if err != nil {
+		return err
+	}
+	next.chunks = chunkStates(next.Versions)
+	data := encodeHead(next, next.chunks)
 	var rev uint64
-	var err error
 	if cur == nil {
 		rev, err = e.b.CreateRecord(ctx, key, data)
 	} else {
@@ -307,10 +322,149 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 	}
 	if err != nil {
 		e.forget(key)
+		if chunk != "" {
+			e.deleteKeys(ctx, []string{chunk})
+		}
 		return err
 	}
 	e.slot(key).p.Store(&cached{rev: rev, meta: next})
+	if cur != nil {
+		e.deleteKeys(ctx, droppedChunks(cur.meta.chunks, next.chunks))
+	}
 	return nil
+}
+
+// layout moves the oldest tail versions of next into a new chunk blob when
+// the tail holds more than the chunk size, and returns the new blob's key
+// (or ""). It replaces next.Versions, never modifying the old slice.
+func (e *Engine) layout(ctx context.Context, next *secretMeta) (string, error) {
+	size := e.cfg.chunkSize
+	tail := len(next.Versions)
+	if tail <= size {
+		return "", nil
+	}
+	for _, v := range next.Versions {
+		if v.chunk != nil {
+			tail--
+		}
+	}
+	if tail <= size {
+		return "", nil
+	}
+	key, err := e.newBlobKey()
+	if err != nil {
+		return "", err
+	}
+	ref := &chunkRef{Key: key, Count: size}
+	versions := slices.Clone(next.Versions)
+	moved := make([]*versionMeta, 0, size)
+	for i, v := range versions {
+		if v.chunk != nil {
+			continue
+		}
+		c := *v
+		c.chunk, c.slot = ref, len(moved)
+		versions[i] = &c
+		if moved = append(moved, &c); len(moved) == size {
+			break
+		}
+	}
+	if err := e.b.PutBlob(ctx, key, encodeChunk(moved)); err != nil {
+		return "", err
+	}
+	next.Versions = versions
+	return key, nil
+}
+
+// droppedChunks returns the keys of chunks that before refers to and after
+// does not.
+func droppedChunks(before, after []chunkState) []string {
+	var out []string
+	for _, c := range before {
+		if !slices.ContainsFunc(after, func(k chunkState) bool { return k.ref.Key == c.ref.Key }) {
+			out = append(out, c.ref.Key)
+		}
+	}
+	return out
+}
+
+// resolveChunks completes a decoded head: it reads the chunks the head
+// refers to (reusing what prev, an earlier decoding of the same secret,
+// already holds, since chunks never change) and sets meta.Versions to every
+// live version in creation order.
+func (e *Engine) resolveChunks(ctx context.Context, meta, prev *secretMeta) error {
+	if len(meta.chunks) == 0 {
+		return nil
+	}
+	known := map[string][]*versionMeta{}
+	if prev != nil {
+		for _, v := range prev.Versions {
+			if v.chunk != nil {
+				known[v.chunk.Key] = append(known[v.chunk.Key], v)
+			}
+		}
+	}
+	var all []*versionMeta
+	for _, c := range meta.chunks {
+		bySlot := make([]*versionMeta, c.ref.Count)
+		have := uint64(0)
+		for _, v := range known[c.ref.Key] {
+			if v.slot < len(bySlot) {
+				bySlot[v.slot] = v
+				have |= 1 << v.slot
+			}
+		}
+		if c.live&^have != 0 {
+			data, err := e.b.GetBlob(ctx, c.ref.Key)
+			if err != nil {
+				return fmt.Errorf("chunk %s: %w", c.ref.Key, err)
+			}
+			ref := c.ref
+			if len(known[c.ref.Key]) > 0 {
+				ref = known[c.ref.Key][0].chunk // keep one chunkRef per chunk
+			}
+			vs, err := decodeChunk(data, ref)
+			if err != nil {
+				return fmt.Errorf("chunk %s: %w", c.ref.Key, err)
+			}
+			for i, v := range vs {
+				if have&(1<<i) == 0 {
+					bySlot[i] = v
+				}
+			}
+		}
+		for i, v := range bySlot {
+			if c.live&(1<<i) != 0 {
+				all = append(all, v)
+			}
+		}
+	}
+	all = append(all, meta.Versions...)
+	slices.SortStableFunc(all, func(a, b *versionMeta) int { return cmpUint64(a.Seq, b.Seq) })
+	meta.Versions = all
+	meta.chunks = chunkStates(all)
+	return nil
+}
+
+func cmpUint64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// deleteKeys deletes blobs by key, best effort (see deleteBlobs).
+func (e *Engine) deleteKeys(ctx context.Context, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range keys {
+		_ = e.b.DeleteBlob(ctx, k)
+	}
 }
 
 // deleteBlobs deletes blobs no record refers to any more. It is best effort:
@@ -412,6 +566,7 @@ func (e *Engine) purge(ctx context.Context, key string, cur *cached) error {
 	}
 	e.cache.Delete(key)
 	e.deleteBlobs(ctx, cur.meta.Versions)
+	e.deleteKeys(ctx, droppedChunks(cur.meta.chunks, nil))
 	return nil
 }
 
@@ -491,12 +646,12 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 	if err := e.b.PutBlob(ctx, key, sealedValue); err != nil {
 		return nil, err
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed), nil
+	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed, v.Seq), nil
 }
 
 // newVersionMeta builds a versionMeta with its lookup hash and encoding.
-func newVersionMeta(id string, created time.Time, kind byte, keyID, blob string, lastAccessed time.Time) *versionMeta {
-	v := &versionMeta{ID: id, Created: created, Kind: kind, KeyID: keyID, Blob: blob, LastAccessed: lastAccessed, hash: idHash(id)}
+func newVersionMeta(id string, created time.Time, kind byte, keyID, blob string, lastAccessed time.Time, seq uint64) *versionMeta {
+	v := &versionMeta{ID: id, Created: created, Kind: kind, KeyID: keyID, Blob: blob, LastAccessed: lastAccessed, Seq: seq, hash: idHash(id)}
 	encodeVersion(v)
 	return v
 }
@@ -691,6 +846,7 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 			}
 			written = v
 			s.Versions = []*versionMeta{v}
+			s.NextSeq = 1
 			s.Labels = labelSet{{LabelCurrent, v.ID}}
 		}
 		if err := e.commit(ctx, key, nil, s); err != nil {
@@ -752,12 +908,13 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 	}
 	versions := make([]*versionMeta, len(s.Versions), len(s.Versions)+1)
 	copy(versions, s.Versions)
-	stub := &versionMeta{ID: tok, Created: now, Kind: val.kind, hash: idHash(tok)}
+	stub := &versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}
 	if r == replayPlaceholder {
-		stub.Created = v.Created
+		stub.Created, stub.Seq = v.Created, v.Seq
 		versions[idx] = stub
 	} else {
 		versions = append(versions, stub)
+		next.NextSeq++
 	}
 	kept, pruned, over := pruneVersions(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
 	if over && r == replayNew {
@@ -1045,7 +1202,7 @@ func (e *Engine) touch(ctx context.Context, s *secretMeta, v *versionMeta) {
 		next := cur.meta.clone()
 		next.LastAccessed = today
 		next.Versions = slices.Clone(cur.meta.Versions)
-		next.Versions[i] = newVersionMeta(cv.ID, cv.Created, cv.Kind, cv.KeyID, cv.Blob, today)
+		next.Versions[i] = newVersionMeta(cv.ID, cv.Created, cv.Kind, cv.KeyID, cv.Blob, today, cv.Seq)
 		return e.commit(ctx, key, cur, next)
 	})
 }

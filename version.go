@@ -31,8 +31,13 @@ type versionMeta struct {
 	Blob         string // blob key, "" for a placeholder
 	LastAccessed time.Time
 
-	hash uint64 // idHash(ID), for quick lookups
-	raw  []byte // cached record encoding, nil until encoded
+	// Seq orders versions by creation, wherever their entries are stored.
+	Seq uint64
+
+	hash  uint64    // idHash(ID), for quick lookups
+	raw   []byte    // cached entry encoding, nil until encoded
+	chunk *chunkRef // the chunk holding the entry, nil if it is in the head
+	slot  int       // the entry's index in chunk
 }
 
 var idSeed = maphash.MakeSeed()

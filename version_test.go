@@ -25,7 +25,7 @@ var mbEpoch = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 func mbVersions(ids []string, ageHours []int) []*versionMeta {
 	vs := make([]*versionMeta, len(ids))
 	for i, id := range ids {
-		vs[i] = newVersionMeta(id, mbEpoch.Add(-time.Duration(ageHours[i])*time.Hour), kindString, "", "blob-"+id, time.Time{})
+		vs[i] = newVersionMeta(id, mbEpoch.Add(-time.Duration(ageHours[i])*time.Hour), kindString, "", "blob-"+id, time.Time{}, uint64(i))
 	}
 	return vs
 }
@@ -313,9 +313,9 @@ func mbFullRecord() *secretMeta {
 			LabelPrevious, "v1-0000000000000000000000000000000000",
 			LabelPending, "p3-0000000000000000000000000000000000"),
 		Versions: []*versionMeta{
-			newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch.Add(-72*time.Hour), kindString, "", "v1/blob-1", mbEpoch.Truncate(24*time.Hour)),
-			newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch.Add(-time.Hour), kindBinary, "alias/app", "v1/blob-2", time.Time{}),
-			newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}),
+			newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch.Add(-72*time.Hour), kindString, "", "v1/blob-1", mbEpoch.Truncate(24*time.Hour), 0),
+			newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch.Add(-time.Hour), kindBinary, "alias/app", "v1/blob-2", time.Time{}, 0),
+			newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 0),
 		},
 	}
 }
@@ -330,7 +330,7 @@ func mbRecordSeeds() map[string]*secretMeta {
 		"full":            mbFullRecord(),
 		"no versions":     empty,
 		"all tags gone":   untagged,
-		"one version":     {Name: "a", ARN: "arn:a-123456", Created: mbEpoch, Labels: mbLabels(LabelCurrent, strings.Repeat("x", 64)), Versions: []*versionMeta{newVersionMeta(strings.Repeat("x", 64), mbEpoch, kindString, "", "b", time.Time{})}},
+		"one version":     {Name: "a", ARN: "arn:a-123456", Created: mbEpoch, Labels: mbLabels(LabelCurrent, strings.Repeat("x", 64)), Versions: []*versionMeta{newVersionMeta(strings.Repeat("x", 64), mbEpoch, kindString, "", "b", time.Time{}, 0)}},
 		"pre-1970 times":  {Name: "old", Created: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC), LastChanged: time.Unix(0, -1).UTC()},
 		"zero everything": {},
 	}
@@ -469,6 +469,7 @@ func TestRecordCorrupt(t *testing.T) {
 	// length-prefixed entry.
 	e := encoder{}
 	e.str("id")
+	e.uint(0) // seq
 	e.time(mbEpoch)
 	e.b = append(e.b, kindString)
 	e.str("")
@@ -566,6 +567,8 @@ func mbWithCounts(tagCount, labelCount []byte) []byte {
 	e.time(time.Time{})
 	e.time(time.Time{})
 	e.b = append(e.b, labelCount...)
+	e.uint(0) // next sequence number
+	e.uint(0) // chunks
 	e.uint(0) // versions
 	return e.b
 }

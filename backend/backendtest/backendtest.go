@@ -25,8 +25,11 @@
 // The suite checks what the engine relies on: compare-and-swap on revisions
 // and unique revisions, copy isolation, ordered and paged listing, immutable
 // blobs with idempotent delete, large values, races run under -race,
-// context cancellation and use after Close. A backend that needs more unit
-// tests for these semantics has found a case the suite is missing.
+// context cancellation and use after Close. It then runs the real engine
+// over the backend, and with Reopen a second engine over a second handle, so
+// a backend that passes is known to work under package secretstore. A
+// backend that needs more unit tests for these semantics has found a case
+// the suite is missing.
 //
 // Subtests run one after another, never in parallel, so a harness may hand
 // out one external resource (a database) again, provided New returns it
@@ -49,6 +52,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/backend"
 )
 
@@ -92,6 +96,7 @@ func Run(t *testing.T, h Harness) {
 		testPersistence(t, h)
 	})
 	t.Run("OrphanSweep", func(t *testing.T) { testOrphanSweep(t, h) })
+	t.Run("EngineRoundTrip", func(t *testing.T) { testEngineRoundTrip(t, h) })
 }
 
 // newBackend returns a fresh backend from h, closed when t ends.
@@ -1027,5 +1032,155 @@ func testOrphanSweep(t *testing.T, h Harness) {
 	assert.Equal(t, want, got, "ListBlobs after deleting again")
 	for _, k := range want {
 		assertBlob(t, b, k, []byte(k))
+	}
+}
+
+// testEngineRoundTrip runs the real engine over the backend: writes, reads,
+// a staging-label move, a forced delete, ListSecrets and Sweep, then, with
+// Reopen, a second engine with the same master key over a second handle,
+// as a persistent store is reopened.
+func testEngineRoundTrip(t *testing.T, h Harness) {
+	b := newBackend(t, h)
+	ctx := t.Context()
+	clock := secretstore.NewFakeClock(time.Date(2026, time.January, 2, 3, 4, 5, 0, time.UTC))
+	master := randomBytes(32, 100)
+	newEngine := func(t *testing.T, b backend.Backend) *secretstore.Engine {
+		t.Helper()
+		keys, err := secretstore.NewLocalKeys(master)
+		require.NoError(t, err, "NewLocalKeys")
+		e, err := secretstore.New(b, secretstore.WithClock(clock), secretstore.WithKeys(keys))
+		require.NoError(t, err, "secretstore.New")
+		return e
+	}
+	tok := func(i int) string { return fmt.Sprintf("backendtest-token-%014d", i) }
+	const (
+		db   = "app/db"
+		bin  = "app/bin"
+		gone = "app/gone"
+	)
+	v1, v2, v3 := "db-password-1", "db-password-2", "db-password-3"
+	binVal := randomBytes(300, 101)
+
+	// get reads a version (by VersionId if id is not empty, else by stage)
+	// and checks its VersionId and value.
+	get := func(t *testing.T, e *secretstore.Engine, name, id, stage, wantID string, want []byte, wantBinary bool) {
+		t.Helper()
+		out, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: name, VersionId: id, VersionStage: stage})
+		if !assert.NoError(t, err, "GetSecretValue(%s, id %q, stage %q)", name, id, stage) {
+			return
+		}
+		assert.Equal(t, wantID, out.VersionId, "GetSecretValue(%s, id %q, stage %q).VersionId", name, id, stage)
+		if wantBinary {
+			assert.Equal(t, want, out.SecretBinary, "GetSecretValue(%s, id %q, stage %q).SecretBinary", name, id, stage)
+		} else {
+			assert.Equal(t, string(want), out.SecretString, "GetSecretValue(%s, id %q, stage %q).SecretString", name, id, stage)
+		}
+	}
+
+	e := newEngine(t, b)
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: db, ClientRequestToken: tok(1), SecretString: &v1,
+		Description: "database", Tags: []secretstore.Tag{{Key: "team", Value: "storage"}}})
+	require.NoError(t, err, "CreateSecret(%s)", db)
+	_, err = e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: bin, ClientRequestToken: tok(10), SecretBinary: binVal})
+	require.NoError(t, err, "CreateSecret(%s)", bin)
+	goneVal := "short-lived"
+	_, err = e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: gone, ClientRequestToken: tok(20), SecretString: &goneVal})
+	require.NoError(t, err, "CreateSecret(%s)", gone)
+	clock.Advance(time.Minute)
+
+	put, err := e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: db, ClientRequestToken: tok(2), SecretString: &v2})
+	require.NoError(t, err, "PutSecretValue(%s, %s)", db, tok(2))
+	assert.Equal(t, []string{secretstore.LabelCurrent}, put.VersionStages, "PutSecretValue(%s, %s).VersionStages", db, tok(2))
+	_, err = e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: db, ClientRequestToken: tok(3), SecretString: &v3,
+		VersionStages: []string{secretstore.LabelPending}})
+	require.NoError(t, err, "PutSecretValue(%s, %s)", db, tok(3))
+	get(t, e, db, "", "", tok(2), []byte(v2), false)
+	get(t, e, db, "", secretstore.LabelPrevious, tok(1), []byte(v1), false)
+	get(t, e, db, "", secretstore.LabelPending, tok(3), []byte(v3), false)
+	get(t, e, bin, "", "", tok(10), binVal, true)
+
+	// Promote the pending version: it keeps AWSPENDING, the old current
+	// becomes AWSPREVIOUS and the first version loses its label.
+	_, err = e.UpdateSecretVersionStage(ctx, &secretstore.UpdateSecretVersionStageInput{SecretId: db,
+		VersionStage: secretstore.LabelCurrent, RemoveFromVersionId: tok(2), MoveToVersionId: tok(3)})
+	require.NoError(t, err, "UpdateSecretVersionStage")
+	wantStages := map[string]map[string][]string{
+		db:  {tok(2): {secretstore.LabelPrevious}, tok(3): {secretstore.LabelCurrent, secretstore.LabelPending}},
+		bin: {tok(10): {secretstore.LabelCurrent}},
+	}
+
+	_, err = e.DeleteSecret(ctx, &secretstore.DeleteSecretInput{SecretId: gone, ForceDeleteWithoutRecovery: true})
+	require.NoError(t, err, "DeleteSecret(%s, force)", gone)
+
+	// checkAll reads every value through e and lists the secrets.
+	checkAll := func(t *testing.T, e *secretstore.Engine) {
+		t.Helper()
+		get(t, e, db, "", "", tok(3), []byte(v3), false)
+		get(t, e, db, "", secretstore.LabelPrevious, tok(2), []byte(v2), false)
+		get(t, e, db, tok(1), "", tok(1), []byte(v1), false)
+		get(t, e, bin, "", "", tok(10), binVal, true)
+		_, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: gone})
+		assert.ErrorIs(t, err, secretstore.ErrResourceNotFound, "GetSecretValue(%s) after a forced delete", gone)
+
+		list, err := e.ListSecrets(ctx, &secretstore.ListSecretsInput{SortBy: "name"})
+		if !assert.NoError(t, err, "ListSecrets") {
+			return
+		}
+		var names []string
+		for _, s := range list.SecretList {
+			names = append(names, s.Name)
+			want, ok := wantStages[s.Name]
+			if !ok {
+				continue
+			}
+			assert.Len(t, s.SecretVersionsToStages, len(want), "ListSecrets: versions with labels of %s", s.Name)
+			for id, stages := range want {
+				assert.ElementsMatch(t, stages, s.SecretVersionsToStages[id], "ListSecrets: labels of version %s of %s", id, s.Name)
+			}
+		}
+		assert.Equal(t, []string{bin, db}, names, "ListSecrets names")
+		if i := slices.IndexFunc(list.SecretList, func(s secretstore.SecretListEntry) bool { return s.Name == db }); i >= 0 {
+			assert.Equal(t, "database", list.SecretList[i].Description, "ListSecrets: description of %s", db)
+			assert.Equal(t, []secretstore.Tag{{Key: "team", Value: "storage"}}, list.SecretList[i].Tags, "ListSecrets: tags of %s", db)
+		}
+	}
+	checkAll(t, e)
+
+	// Every blob left is referenced by a secret, and a blob the engine
+	// did not write is not its to delete: Sweep deletes nothing.
+	require.NoError(t, b.PutBlob(ctx, "backendtest/foreign", []byte("not the engine's")))
+	blobs := pageBlobs(t, b, 100, 100)
+	clock.Advance(time.Hour)
+	n, err := e.Sweep(ctx, time.Minute)
+	require.NoError(t, err, "Sweep")
+	assert.Zero(t, n, "Sweep deleted blobs, but none is an orphan")
+	assert.Equal(t, blobs, pageBlobs(t, b, 100, 100), "blobs after Sweep")
+	checkAll(t, e)
+
+	if h.Reopen == nil {
+		return
+	}
+	// A second engine over a second handle, with the same master key,
+	// reads what the first wrote; each sees the other's writes.
+	e2 := newEngine(t, reopen(t, h, b))
+	checkAll(t, e2)
+	v4 := "db-password-4"
+	_, err = e2.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: db, ClientRequestToken: tok(4), SecretString: &v4})
+	require.NoError(t, err, "PutSecretValue(%s, %s) through the second handle", db, tok(4))
+	get(t, e, db, "", "", tok(4), []byte(v4), false)
+	get(t, e, db, "", secretstore.LabelPrevious, tok(3), []byte(v3), false)
+	v5 := "db-password-5"
+	_, err = e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: db, ClientRequestToken: tok(5), SecretString: &v5})
+	require.NoError(t, err, "PutSecretValue(%s, %s) through the first handle", db, tok(5))
+	get(t, e2, db, "", "", tok(5), []byte(v5), false)
+	get(t, e2, db, tok(1), "", tok(1), []byte(v1), false)
+	get(t, e2, bin, "", "", tok(10), binVal, true)
+	clock.Advance(time.Hour)
+	n, err = e2.Sweep(ctx, time.Minute)
+	require.NoError(t, err, "Sweep through the second handle")
+	assert.Zero(t, n, "Sweep through the second handle deleted blobs, but none is an orphan")
+	for _, id := range []string{tok(1), tok(2), tok(3), tok(4), tok(5)} {
+		_, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: db, VersionId: id})
+		assert.NoError(t, err, "GetSecretValue(%s, %s) after Sweep", db, id)
 	}
 }
