@@ -14,44 +14,68 @@ type Code string
 
 // The Secrets Manager exception names that the engine returns.
 const (
-	CodeResourceNotFound    Code = "ResourceNotFoundException"
-	CodeInvalidParameter    Code = "InvalidParameterException"
-	CodeInvalidRequest      Code = "InvalidRequestException"
-	CodeResourceExists      Code = "ResourceExistsException"
-	CodeLimitExceeded       Code = "LimitExceededException"
-	CodeValidation          Code = "ValidationException"
-	CodeEncryptionFailure   Code = "EncryptionFailure"
-	CodeDecryptionFailure   Code = "DecryptionFailure"
-	CodeInternalService     Code = "InternalServiceError"
-	CodeInvalidNextToken    Code = "InvalidNextTokenException"
-	CodePreconditionNotMet  Code = "PreconditionNotMetException"
-	CodeMalformedPolicy     Code = "MalformedPolicyDocumentException"
-	CodeAccessDenied        Code = "AccessDeniedException"
-	CodeUnrecognizedClient  Code = "UnrecognizedClientException"
-	CodeInvalidSignature    Code = "InvalidSignatureException"
-	CodeUnknownOperation    Code = "UnknownOperationException"
-	CodeSerializationFailed Code = "SerializationException"
+	// CodeResourceNotFound: no such secret, version or label.
+	CodeResourceNotFound Code = "ResourceNotFoundException"
+	// CodeInvalidParameter: a parameter's value or combination is invalid.
+	CodeInvalidParameter Code = "InvalidParameterException"
+	// CodeInvalidRequest: not valid for the secret's current state, such as
+	// a secret scheduled for deletion.
+	CodeInvalidRequest Code = "InvalidRequestException"
+	// CodeResourceExists: the name or ClientRequestToken is already in use.
+	CodeResourceExists Code = "ResourceExistsException"
+	// CodeLimitExceeded: a quota (versions, labels, tags) would be exceeded.
+	CodeLimitExceeded Code = "LimitExceededException"
+	// CodeValidation: the request breaks the service model's constraints
+	// (lengths, patterns, enumerations).
+	CodeValidation Code = "ValidationException"
+	// CodeEncryptionFailure: a value could not be sealed under its key.
+	CodeEncryptionFailure Code = "EncryptionFailure"
+	// CodeDecryptionFailure: a stored value could not be opened.
+	CodeDecryptionFailure Code = "DecryptionFailure"
+	// CodeInternalService: the backend failed.
+	CodeInternalService Code = "InternalServiceError"
+	// CodeInvalidNextToken: a NextToken this listing did not issue.
+	CodeInvalidNextToken Code = "InvalidNextTokenException"
+	// CodePreconditionNotMet: a precondition of the request does not hold.
+	CodePreconditionNotMet Code = "PreconditionNotMetException"
+	// CodeMalformedPolicy: a resource policy is malformed.
+	CodeMalformedPolicy Code = "MalformedPolicyDocumentException"
+	// CodeAccessDenied: the rotation function cannot be invoked.
+	CodeAccessDenied Code = "AccessDeniedException"
 )
 
-// Sentinel errors, one per exception. Every error the engine returns for a
+// Sentinel errors, one per Code. Every error the engine returns for a
 // Secrets Manager condition is an *Error that matches exactly one of these
 // with errors.Is:
 //
 //	if errors.Is(err, secretstore.ErrResourceNotFound) { ... }
 var (
-	ErrResourceNotFound   = &sentinel{CodeResourceNotFound}
-	ErrInvalidParameter   = &sentinel{CodeInvalidParameter}
-	ErrInvalidRequest     = &sentinel{CodeInvalidRequest}
-	ErrResourceExists     = &sentinel{CodeResourceExists}
-	ErrLimitExceeded      = &sentinel{CodeLimitExceeded}
-	ErrValidation         = &sentinel{CodeValidation}
-	ErrEncryptionFailure  = &sentinel{CodeEncryptionFailure}
-	ErrDecryptionFailure  = &sentinel{CodeDecryptionFailure}
-	ErrInternalService    = &sentinel{CodeInternalService}
-	ErrInvalidNextToken   = &sentinel{CodeInvalidNextToken}
+	// ErrResourceNotFound matches CodeResourceNotFound.
+	ErrResourceNotFound = &sentinel{CodeResourceNotFound}
+	// ErrInvalidParameter matches CodeInvalidParameter.
+	ErrInvalidParameter = &sentinel{CodeInvalidParameter}
+	// ErrInvalidRequest matches CodeInvalidRequest.
+	ErrInvalidRequest = &sentinel{CodeInvalidRequest}
+	// ErrResourceExists matches CodeResourceExists.
+	ErrResourceExists = &sentinel{CodeResourceExists}
+	// ErrLimitExceeded matches CodeLimitExceeded.
+	ErrLimitExceeded = &sentinel{CodeLimitExceeded}
+	// ErrValidation matches CodeValidation.
+	ErrValidation = &sentinel{CodeValidation}
+	// ErrEncryptionFailure matches CodeEncryptionFailure.
+	ErrEncryptionFailure = &sentinel{CodeEncryptionFailure}
+	// ErrDecryptionFailure matches CodeDecryptionFailure.
+	ErrDecryptionFailure = &sentinel{CodeDecryptionFailure}
+	// ErrInternalService matches CodeInternalService.
+	ErrInternalService = &sentinel{CodeInternalService}
+	// ErrInvalidNextToken matches CodeInvalidNextToken.
+	ErrInvalidNextToken = &sentinel{CodeInvalidNextToken}
+	// ErrPreconditionNotMet matches CodePreconditionNotMet.
 	ErrPreconditionNotMet = &sentinel{CodePreconditionNotMet}
-	ErrMalformedPolicy    = &sentinel{CodeMalformedPolicy}
-	ErrAccessDenied       = &sentinel{CodeAccessDenied}
+	// ErrMalformedPolicy matches CodeMalformedPolicy.
+	ErrMalformedPolicy = &sentinel{CodeMalformedPolicy}
+	// ErrAccessDenied matches CodeAccessDenied.
+	ErrAccessDenied = &sentinel{CodeAccessDenied}
 )
 
 // sentinel is the type of the Err* values: comparable by identity, printing

@@ -99,6 +99,12 @@ func (e *Engine) listSecretVersionIds(ctx context.Context, in *ListSecretVersion
 	if err != nil {
 		return nil, err
 	}
+	if len(s.Versions) > e.cfg.maxVersions {
+		e.pruneIfOver(ctx, s)
+		if s, err = e.readLatest(ctx, in.SecretId, true); err != nil {
+			return nil, err
+		}
+	}
 	limit := cmp.Or(in.MaxResults, defaultMaxResults)
 	out := &ListSecretVersionIdsOutput{ARN: s.ARN, Name: s.Name, Versions: []SecretVersionsListEntry{}}
 	start := 0

@@ -260,13 +260,19 @@ type mbValueIn struct {
 	empty bool // an empty SecretString
 }
 
-// check returns the error a malformed value gives (SPEC §1.4, §1.5 E17).
-func (in mbValueIn) check() error {
-	switch {
-	case in.both:
-		return secretstore.ErrInvalidParameter
-	case in.empty:
+// checkModel returns the model-validation error of a malformed value (SPEC
+// §1.4), which AWS reports before parameter combinations.
+func (in mbValueIn) checkModel() error {
+	if in.empty {
 		return secretstore.ErrValidation
+	}
+	return nil
+}
+
+// checkBoth returns E17 for a request with both value kinds (SPEC §1.5).
+func (in mbValueIn) checkBoth() error {
+	if in.both {
+		return secretstore.ErrInvalidParameter
 	}
 	return nil
 }
@@ -316,11 +322,14 @@ func (m *mbModel) create(name, tok, arn string, in mbValueIn) (*mbSec, error) {
 	if !mbNameRE.MatchString(name) {
 		return nil, secretstore.ErrValidation
 	}
-	if err := in.check(); err != nil {
+	if err := in.checkModel(); err != nil {
 		return nil, err
 	}
 	if tok != "" && !mbValidToken(tok) {
 		return nil, secretstore.ErrValidation
+	}
+	if err := in.checkBoth(); err != nil {
+		return nil, err
 	}
 	if s := m.secrets[name]; s != nil {
 		if !s.deletion.IsZero() {
@@ -349,11 +358,14 @@ func (m *mbModel) put(id, tok string, in mbValueIn, stages []string) (name strin
 	if err := mbCheckStages(stages); err != nil {
 		return "", nil, false, err
 	}
-	if err := in.check(); err != nil {
+	if err := in.checkModel(); err != nil {
 		return "", nil, false, err
 	}
 	if tok != "" && !mbValidToken(tok) {
 		return "", nil, false, secretstore.ErrValidation
+	}
+	if err := in.checkBoth(); err != nil {
+		return "", nil, false, err
 	}
 	if in.val == nil {
 		return "", nil, false, secretstore.ErrInvalidRequest
@@ -372,11 +384,14 @@ func (m *mbModel) update(id, tok string, in mbValueIn, desc *string) (name strin
 	if _, _, err := m.resolve(id); err != nil {
 		return "", nil, err
 	}
-	if err := in.check(); err != nil {
+	if err := in.checkModel(); err != nil {
 		return "", nil, err
 	}
 	if tok != "" && !mbValidToken(tok) {
 		return "", nil, secretstore.ErrValidation
+	}
+	if err := in.checkBoth(); err != nil {
+		return "", nil, err
 	}
 	name, s, err := m.existing(id, false)
 	if err != nil {

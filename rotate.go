@@ -52,7 +52,7 @@ func (e *Engine) rotateSecret(ctx context.Context, in *RotateSecretInput) (*Rota
 		return nil, errValidation("rotationLambdaARN", "Member must have length less than or equal to 2048")
 	}
 	if r := in.RotationRules; r != nil && r.AutomaticallyAfterDays != nil && (*r.AutomaticallyAfterDays < 1 || *r.AutomaticallyAfterDays > 1000) {
-		return nil, errInvalidParameter("RotationRules.AutomaticallyAfterDays must be between 1 and 1000.")
+		return nil, errInvalidParameter("RotationRules.AutomaticallyAfterDays must be within 1-1000.")
 	}
 	immediately := in.RotateImmediately == nil || *in.RotateImmediately
 	tok, err := e.token(in.ClientRequestToken, true, CodeInvalidParameter)
@@ -81,22 +81,22 @@ func (e *Engine) rotateSecret(ctx context.Context, in *RotateSecretInput) (*Rota
 		}
 		next := s.clone()
 		next.Rotation.Configured, next.Rotation.Enabled, next.Rotation.LambdaARN = true, true, lambda
-		if in.RotationRules != nil {
-			next.Rotation.Rules = *in.RotationRules
+		if r := in.RotationRules; r != nil {
+			next.Rotation.Rules = RotationRules{Duration: r.Duration, ScheduleExpression: r.ScheduleExpression}
+			if r.AutomaticallyAfterDays != nil {
+				next.Rotation.Rules.AutomaticallyAfterDays = Int64(*r.AutomaticallyAfterDays) // never keep the caller's pointer
+			}
 		}
 		if d := next.Rotation.Rules.AutomaticallyAfterDays; d != nil {
 			next.Rotation.NextRotated = now.Add(time.Duration(*d) * 24 * time.Hour)
 		}
 		next.Labels = s.Labels.attach(LabelPending, tok)
-		placeholder := newVersionMeta(tok, now, kindNone, "", "", time.Time{}, s.NextSeq)
-		next.NextSeq++
-		versions := append(slices.Clone(s.Versions), placeholder)
-		kept, drop, over := pruneVersions(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
-		if over {
-			return nil, newError(CodeLimitExceeded, msgTooManyVersions)
-		}
+		// The placeholder does not count against the version quota (SPEC §3
+		// rule 5): prune among the other versions only, and never refuse.
+		kept, drop, _ := pruneVersions(s.Versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
 		pruned = drop
-		next.Versions = kept
+		next.Versions = append(slices.Clip(kept), newVersionMeta(tok, now, kindNone, "", "", time.Time{}, s.NextSeq))
+		next.NextSeq++
 		next.LastChanged = now
 		return next, nil
 	})

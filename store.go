@@ -32,21 +32,41 @@ import (
 // errors of Secrets Manager conditions are *Error values matching the
 // sentinels of errors.go.
 type Store interface {
+	// CreateSecret creates a secret, with a first version labelled
+	// AWSCURRENT if the input has a value.
 	CreateSecret(ctx context.Context, in *CreateSecretInput) (*CreateSecretOutput, error)
+	// PutSecretValue stores a new version and moves the requested labels
+	// (AWSCURRENT by default) to it.
 	PutSecretValue(ctx context.Context, in *PutSecretValueInput) (*PutSecretValueOutput, error)
+	// UpdateSecret changes a secret's description or key, and with a value
+	// stores a new AWSCURRENT version.
 	UpdateSecret(ctx context.Context, in *UpdateSecretInput) (*UpdateSecretOutput, error)
+	// GetSecretValue returns the value of the AWSCURRENT version, or of the
+	// version a VersionId or VersionStage names.
 	GetSecretValue(ctx context.Context, in *GetSecretValueInput) (*GetSecretValueOutput, error)
+	// BatchGetSecretValue returns the AWSCURRENT values of several secrets.
 	BatchGetSecretValue(ctx context.Context, in *BatchGetSecretValueInput) (*BatchGetSecretValueOutput, error)
+	// DescribeSecret returns a secret's metadata and labelled versions.
 	DescribeSecret(ctx context.Context, in *DescribeSecretInput) (*DescribeSecretOutput, error)
+	// ListSecretVersionIds lists a secret's versions, a page at a time.
 	ListSecretVersionIds(ctx context.Context, in *ListSecretVersionIdsInput) (*ListSecretVersionIdsOutput, error)
+	// ListSecrets lists secrets matching filters, a page at a time.
 	ListSecrets(ctx context.Context, in *ListSecretsInput) (*ListSecretsOutput, error)
+	// UpdateSecretVersionStage moves a staging label between versions.
 	UpdateSecretVersionStage(ctx context.Context, in *UpdateSecretVersionStageInput) (*UpdateSecretVersionStageOutput, error)
+	// DeleteSecret schedules a secret for deletion, or deletes it at once.
 	DeleteSecret(ctx context.Context, in *DeleteSecretInput) (*DeleteSecretOutput, error)
+	// RestoreSecret cancels a scheduled deletion.
 	RestoreSecret(ctx context.Context, in *RestoreSecretInput) (*RestoreSecretOutput, error)
+	// TagResource adds or replaces tags.
 	TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error)
+	// UntagResource removes tags.
 	UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error)
+	// RotateSecret configures rotation and runs the rotation function.
 	RotateSecret(ctx context.Context, in *RotateSecretInput) (*RotateSecretOutput, error)
+	// CancelRotateSecret turns rotation off.
 	CancelRotateSecret(ctx context.Context, in *CancelRotateSecretInput) (*CancelRotateSecretOutput, error)
+	// GetRandomPassword generates a random password.
 	GetRandomPassword(ctx context.Context, in *GetRandomPasswordInput) (*GetRandomPasswordOutput, error)
 }
 
@@ -255,29 +275,45 @@ func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
 	if cc != nil {
 		known = cc.rev
 	}
-	rec, err := e.b.GetRecord(ctx, key, known)
-	if errors.Is(err, backend.ErrNotFound) {
-		// Dropping the slot keeps lookups of names that do not exist
-		// from growing the cache.
-		e.cache.Delete(key)
-		return nil, errNoSecret
+	var prev *secretMeta
+	if cc != nil {
+		prev = cc.meta
 	}
-	if err != nil {
-		return nil, err
-	}
-	if rec.Data == nil && cc != nil && rec.Revision == cc.rev {
-		return cc, nil
-	}
-	meta, err := decodeRecord(rec.Data)
-	if err == nil {
-		var prev *secretMeta
-		if cc != nil {
-			prev = cc.meta
+	var rec backend.Record
+	var meta *secretMeta
+	for attempt := 0; ; attempt++ {
+		var err error
+		rec, err = e.b.GetRecord(ctx, key, known)
+		if errors.Is(err, backend.ErrNotFound) {
+			// Dropping the slot keeps lookups of names that do not exist
+			// from growing the cache.
+			e.cache.Delete(key)
+			return nil, errNoSecret
 		}
-		err = e.resolveChunks(ctx, meta, prev)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("secretstore: record %q: %w", key, err)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Data == nil && cc != nil && rec.Revision == cc.rev {
+			return cc, nil
+		}
+		meta, err = decodeRecord(rec.Data)
+		if err == nil {
+			err = e.resolveChunks(ctx, meta, prev)
+		}
+		if err == nil {
+			break
+		}
+		// A chunk may have been deleted by a writer that committed after
+		// this record was read: read the record again, and fail only if it
+		// has not changed.
+		if !errors.Is(err, backend.ErrNotFound) || attempt+1 >= maxAttempts {
+			return nil, fmt.Errorf("secretstore: record %q: %w", key, err)
+		}
+		again, gerr := e.b.GetRecord(ctx, key, rec.Revision)
+		if gerr == nil && again.Revision == rec.Revision {
+			return nil, fmt.Errorf("secretstore: record %q: %w", key, err)
+		}
+		known = 0
 	}
 	nc := &cached{rev: rec.Revision, meta: meta}
 	if slot == nil {
@@ -307,9 +343,16 @@ func (e *Engine) forget(key string) {
 // otherwise a compare-and-swap against cur's revision. It moves old tail
 // entries to a new chunk first if the tail has grown past the chunk size, and
 // deletes the chunks next no longer refers to once the head is written.
-func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta) error {
+//
+// fresh are the versions whose blobs were written for this change. If the
+// change certainly did not happen, commit deletes those blobs; if the record
+// write failed in a way that leaves its effect unknown (see
+// backend.Backend), it leaves them for Sweep, since the record may refer to
+// them.
+func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta, fresh ...*versionMeta) error {
 	chunk, err := e.layout(ctx, next)
 	if err != nil {
+		e.deleteBlobs(ctx, fresh)
 		return err
 	}
 	next.chunks = chunkStates(next.Versions)
@@ -322,8 +365,11 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 	}
 	if err != nil {
 		e.forget(key)
-		if chunk != "" {
-			e.deleteKeys(ctx, []string{chunk})
+		if definitelyFailed(err) {
+			e.deleteBlobs(ctx, fresh)
+			if chunk != "" {
+				e.deleteKeys(ctx, []string{chunk})
+			}
 		}
 		return err
 	}
@@ -332,6 +378,13 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		e.deleteKeys(ctx, droppedChunks(cur.meta.chunks, next.chunks))
 	}
 	return nil
+}
+
+// definitelyFailed reports whether a failed record write certainly changed
+// nothing: the backend rejected it for a reason it reports with a sentinel.
+func definitelyFailed(err error) bool {
+	return errors.Is(err, backend.ErrConflict) || errors.Is(err, backend.ErrExists) ||
+		errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrClosed)
 }
 
 // layout moves the oldest tail versions of next into a new chunk blob when
@@ -508,7 +561,7 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 			return wrapInternal(err)
 		}
 		err = fn(cur)
-		if !errors.Is(err, errRetry) && !errors.Is(err, backend.ErrConflict) && !errors.Is(err, backend.ErrExists) && !(cur != nil && errors.Is(err, backend.ErrNotFound)) {
+		if !lostRace(err, cur != nil) {
 			return wrapInternal(err)
 		}
 		if attempt+1 >= maxAttempts {
@@ -516,6 +569,21 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 		}
 		backoff(ctx, attempt)
 	}
+}
+
+// lostRace reports whether err says that another writer got in first, so
+// that the attempt should start again from a fresh read: a compare-and-swap
+// that failed, a record created or deleted meanwhile. An *Error is the
+// engine's answer and never a lost race, whatever its cause.
+func lostRace(err error, hadRecord bool) bool {
+	var ae *Error
+	switch {
+	case err == nil, errors.As(err, &ae):
+		return false
+	case errors.Is(err, errRetry), errors.Is(err, backend.ErrConflict), errors.Is(err, backend.ErrExists):
+		return true
+	}
+	return hadRecord && errors.Is(err, backend.ErrNotFound)
 }
 
 func backoff(ctx context.Context, attempt int) {
@@ -572,7 +640,7 @@ func (e *Engine) purge(ctx context.Context, key string, cur *cached) error {
 
 // resolve validates a SecretId and returns its record key and reference.
 func (e *Engine) resolve(id string) (string, secretRef, error) {
-	if err := validateSecretID("SecretId", id); err != nil {
+	if err := validateSecretID("secretId", id); err != nil {
 		return "", secretRef{}, err
 	}
 	ref, ok := resolveSecretID(id, e.arnPrefix)
@@ -662,23 +730,32 @@ type value struct {
 	bytes []byte
 }
 
+// checkValueLengths applies the service model's length limits to the
+// value fields that are set.
+func checkValueLengths(s *string, b []byte) error {
+	if s != nil && (len(*s) == 0 || len(*s) > maxValueLen) {
+		return errValidation("secretString", "Member must have length between 1 and 65536")
+	}
+	if b != nil && (len(b) == 0 || len(b) > maxValueLen) {
+		return errValidation("secretBinary", "Member must have length between 1 and 65536")
+	}
+	return nil
+}
+
 // valueOf validates the SecretString/SecretBinary pair of a request. present
 // is false when neither is set.
 func valueOf(s *string, b []byte) (v value, present bool, err error) {
+	if err := checkValueLengths(s, b); err != nil {
+		return value{}, false, err
+	}
 	switch {
 	case s != nil && b != nil:
 		return value{}, false, errInvalidParameter(msgBothValues)
 	case s != nil:
-		if len(*s) == 0 || len(*s) > maxValueLen {
-			return value{}, false, errValidation("secretString", "Member must have length between 1 and 65536")
-		}
 		// The engine only reads a value (to seal or compare it), so it can
 		// use the string's bytes without copying them.
 		return value{kind: kindString, bytes: unsafe.Slice(unsafe.StringData(*s), len(*s))}, true, nil
 	case b != nil:
-		if len(b) == 0 || len(b) > maxValueLen {
-			return value{}, false, errValidation("secretBinary", "Member must have length between 1 and 65536")
-		}
 		return value{kind: kindBinary, bytes: b}, true, nil
 	}
 	return value{}, false, nil
@@ -784,11 +861,16 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	// Model validation (value lengths, a missing token in strict mode)
+	// comes before parameter combinations (both value kinds), as in AWS.
+	if err := checkValueLengths(in.SecretString, in.SecretBinary); err != nil {
+		return nil, err
+	}
+	tok, err := e.token(in.ClientRequestToken, in.SecretString != nil || in.SecretBinary != nil, CodeInvalidRequest)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := e.token(in.ClientRequestToken, hasVal, CodeInvalidRequest)
+	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
 	if err != nil {
 		return nil, err
 	}
@@ -849,10 +931,11 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 			s.NextSeq = 1
 			s.Labels = labelSet{{LabelCurrent, v.ID}}
 		}
-		if err := e.commit(ctx, key, nil, s); err != nil {
-			if written != nil {
-				e.deleteBlobs(ctx, []*versionMeta{written})
-			}
+		var fresh []*versionMeta
+		if written != nil {
+			fresh = append(fresh, written)
+		}
+		if err := e.commit(ctx, key, nil, s, fresh...); err != nil {
 			return err
 		}
 		out = &CreateSecretOutput{ARN: s.ARN, Name: s.Name}
@@ -902,7 +985,8 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 		return putResult{}, nil, errTokenInUse(tok, s.ARN)
 	}
 	next := s.clone()
-	next.Labels = putLabels(s.Labels, tok, stages, !hasValue(s.Versions))
+	firstValue := s.Labels.holder(LabelCurrent) == "" && !hasValue(s.Versions)
+	next.Labels = putLabels(s.Labels, tok, stages, firstValue)
 	if err := next.Labels.checkQuota(); err != nil {
 		return putResult{}, nil, err
 	}
@@ -950,11 +1034,14 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if err := validateStages(in.VersionStages); err != nil {
 		return nil, err
 	}
-	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
-	if err != nil {
+	if err := checkValueLengths(in.SecretString, in.SecretBinary); err != nil {
 		return nil, err
 	}
 	tok, err := e.token(in.ClientRequestToken, true, CodeInvalidRequest)
+	if err != nil {
+		return nil, err
+	}
+	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
 	if err != nil {
 		return nil, err
 	}
@@ -976,8 +1063,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 			return err
 		}
 		if !res.replay {
-			if err := e.commit(ctx, key, cur, res.meta); err != nil {
-				e.deleteBlobs(ctx, []*versionMeta{res.version})
+			if err := e.commit(ctx, key, cur, res.meta, res.version); err != nil {
 				return err
 			}
 			e.deleteBlobs(ctx, pruned)
@@ -1017,11 +1103,16 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 	if in.KmsKeyId != nil && len(*in.KmsKeyId) > maxKeyIDLen {
 		return nil, errValidation("kmsKeyId", "Member must have length less than or equal to 2048")
 	}
-	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	// Model validation (value lengths, a missing token in strict mode)
+	// comes before parameter combinations (both value kinds), as in AWS.
+	if err := checkValueLengths(in.SecretString, in.SecretBinary); err != nil {
+		return nil, err
+	}
+	tok, err := e.token(in.ClientRequestToken, in.SecretString != nil || in.SecretBinary != nil, CodeInvalidRequest)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := e.token(in.ClientRequestToken, hasVal, CodeInvalidRequest)
+	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
 	if err != nil {
 		return nil, err
 	}
@@ -1062,9 +1153,13 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 			}
 			next = res.meta
 		}
+		if res.replay && in.Description == nil && in.KmsKeyId == nil {
+			// A retry of a call that already succeeded: nothing to do.
+			out = &UpdateSecretOutput{ARN: s.ARN, Name: s.Name, VersionId: res.version.ID}
+			return nil
+		}
 		next.LastChanged = now
-		if err := e.commit(ctx, key, cur, next); err != nil {
-			e.deleteBlobs(ctx, written)
+		if err := e.commit(ctx, key, cur, next, written...); err != nil {
 			return err
 		}
 		e.deleteBlobs(ctx, append(obsolete, pruned...))
@@ -1149,7 +1244,36 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 		out.SecretBinary = plain
 	}
 	e.touch(ctx, s, v)
+	e.pruneIfOver(ctx, s)
 	return out, nil
+}
+
+// pruneIfOver prunes a secret that holds more versions than the quota
+// allows, as reads do lazily (SPEC §3 rule 4). Writes never leave a secret
+// over the quota, so this only happens after the engine is configured with
+// a lower WithMaxVersions than the versions were written under. It is best
+// effort, like touch, and does not change LastChangedDate.
+func (e *Engine) pruneIfOver(ctx context.Context, s *secretMeta) {
+	if len(s.Versions) <= e.cfg.maxVersions {
+		return
+	}
+	key := e.recordKey(s.Name)
+	_ = e.update(ctx, key, func(cur *cached) error {
+		if cur == nil || cur.meta.ARN != s.ARN {
+			return nil
+		}
+		kept, pruned, _ := pruneVersions(cur.meta.Versions, cur.meta.Labels, e.now(), e.cfg.maxVersions, e.cfg.pruneAge)
+		if len(pruned) == 0 {
+			return nil
+		}
+		next := cur.meta.clone()
+		next.Versions = kept
+		if err := e.commit(ctx, key, cur, next); err != nil {
+			return err
+		}
+		e.deleteBlobs(ctx, pruned)
+		return nil
+	})
 }
 
 // selectVersion picks the version a GetSecretValue names.
@@ -1293,6 +1417,10 @@ func (e *Engine) updateSecretVersionStage(ctx context.Context, in *UpdateSecretV
 		labels, err := moveLabel(s.Labels, stageMove{Label: in.VersionStage, Remove: in.RemoveFromVersionId, Move: in.MoveToVersionId})
 		if err != nil {
 			return err
+		}
+		out = &UpdateSecretVersionStageOutput{ARN: s.ARN, Name: s.Name}
+		if slices.Equal(labels, s.Labels) {
+			return nil // the label is already where the caller wants it
 		}
 		if err := labels.checkQuota(); err != nil {
 			return err
@@ -1449,6 +1577,9 @@ func (e *Engine) UntagResource(ctx context.Context, in *UntagResourceInput) (*Un
 		}
 	}
 	_, err := e.mutate(ctx, "UntagResource", in.SecretId, false, func(s *secretMeta, now time.Time) (*secretMeta, error) {
+		if !slices.ContainsFunc(s.Tags, func(t Tag) bool { return slices.Contains(in.TagKeys, t.Key) }) {
+			return nil, nil // no such tag: nothing changes
+		}
 		next := s.clone()
 		next.Tags = slices.DeleteFunc(slices.Clone(s.Tags), func(t Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
 		if next.Tags == nil {

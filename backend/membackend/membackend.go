@@ -10,9 +10,11 @@ package membackend
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/secretstore/secretstore/backend"
 )
@@ -22,16 +24,26 @@ var _ backend.Backend = (*Backend)(nil)
 // Backend is an in-memory [backend.Backend]. It is safe for concurrent use.
 // The zero value is not usable; call [New].
 //
-// Revisions come from one counter shared by every record of the backend, so a
-// revision is never given twice, not even to a key that was deleted and
-// created again. Listing sorts the matching keys on each call and costs
-// O(n log n); every other operation is a map lookup.
+// Keys are spread over independently locked shards, so that calls on
+// different secrets from different goroutines do not contend. Revisions come
+// from one counter shared by every record of the backend, so a revision is
+// never given twice, not even to a key that was deleted and created again.
+// Listing sorts the matching keys on each call and costs O(n log n); every
+// other operation is a map lookup.
 type Backend struct {
+	seed    maphash.Seed
+	lastRev atomic.Uint64 // the last revision handed out
+	shards  [shardCount]shard
+}
+
+const shardCount = 64
+
+type shard struct {
 	mu      sync.RWMutex
 	closed  bool
-	lastRev uint64 // the last revision handed out; guarded by mu
 	records map[string]record
 	blobs   map[string][]byte
+	_       [64]byte // keep shards on separate cache lines
 }
 
 // record is the stored content of a record. data is never nil, so that an
@@ -43,10 +55,16 @@ type record struct {
 
 // New returns a new, empty in-memory backend.
 func New() *Backend {
-	return &Backend{
-		records: make(map[string]record),
-		blobs:   make(map[string][]byte),
+	b := &Backend{seed: maphash.MakeSeed()}
+	for i := range b.shards {
+		b.shards[i].records = make(map[string]record)
+		b.shards[i].blobs = make(map[string][]byte)
 	}
+	return b
+}
+
+func (b *Backend) shard(key string) *shard {
+	return &b.shards[maphash.String(b.seed, key)%shardCount]
 }
 
 // clone returns a copy of b that is never nil: an empty b gives an empty,
@@ -63,12 +81,13 @@ func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint6
 	if err := ctx.Err(); err != nil {
 		return backend.Record{}, err
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
+	sh := b.shard(key)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if sh.closed {
 		return backend.Record{}, backend.ErrClosed
 	}
-	r, ok := b.records[key]
+	r, ok := sh.records[key]
 	if !ok {
 		return backend.Record{}, backend.ErrNotFound
 	}
@@ -79,27 +98,38 @@ func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint6
 }
 
 // ListRecords implements [backend.Backend.ListRecords]. A limit below 1
-// returns no records.
+// returns no records. The listing is not a snapshot: a record changed while
+// it runs may be listed with its old or its new content.
 func (b *Backend) ListRecords(ctx context.Context, prefix, after string, limit int) ([]backend.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
-		return nil, backend.ErrClosed
-	}
-	var keys []string
-	for k := range b.records {
-		if strings.HasPrefix(k, prefix) && (after == "" || k > after) {
-			keys = append(keys, k)
+	var out []backend.Record
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.RLock()
+		if sh.closed {
+			sh.mu.RUnlock()
+			return nil, backend.ErrClosed
 		}
+		for k, r := range sh.records {
+			if strings.HasPrefix(k, prefix) && (after == "" || k > after) {
+				out = append(out, backend.Record{Key: k, Revision: r.rev, Data: r.data})
+			}
+		}
+		sh.mu.RUnlock()
 	}
-	keys = firstSorted(keys, limit)
-	out := make([]backend.Record, len(keys))
-	for i, k := range keys {
-		r := b.records[k]
-		out[i] = backend.Record{Key: k, Revision: r.rev, Data: clone(r.data)}
+	slices.SortFunc(out, func(x, y backend.Record) int { return strings.Compare(x.Key, y.Key) })
+	if limit < 0 {
+		limit = 0
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	for i := range out {
+		// Stored data is never modified in place (writes replace it), so
+		// copying outside the lock is safe.
+		out[i].Data = clone(out[i].Data)
 	}
 	return out, nil
 }
@@ -109,17 +139,19 @@ func (b *Backend) CreateRecord(ctx context.Context, key string, data []byte) (ui
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	c := clone(data)
+	sh := b.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
 		return 0, backend.ErrClosed
 	}
-	if _, ok := b.records[key]; ok {
+	if _, ok := sh.records[key]; ok {
 		return 0, backend.ErrExists
 	}
-	b.lastRev++
-	b.records[key] = record{rev: b.lastRev, data: clone(data)}
-	return b.lastRev, nil
+	rev := b.lastRev.Add(1)
+	sh.records[key] = record{rev: rev, data: c}
+	return rev, nil
 }
 
 // UpdateRecord implements [backend.Backend.UpdateRecord].
@@ -127,21 +159,23 @@ func (b *Backend) UpdateRecord(ctx context.Context, key string, revision uint64,
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	c := clone(data)
+	sh := b.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
 		return 0, backend.ErrClosed
 	}
-	r, ok := b.records[key]
+	r, ok := sh.records[key]
 	if !ok {
 		return 0, backend.ErrNotFound
 	}
 	if r.rev != revision {
 		return 0, backend.ErrConflict
 	}
-	b.lastRev++
-	b.records[key] = record{rev: b.lastRev, data: clone(data)}
-	return b.lastRev, nil
+	rev := b.lastRev.Add(1)
+	sh.records[key] = record{rev: rev, data: c}
+	return rev, nil
 }
 
 // DeleteRecord implements [backend.Backend.DeleteRecord].
@@ -149,19 +183,20 @@ func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	sh := b.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
 		return backend.ErrClosed
 	}
-	r, ok := b.records[key]
+	r, ok := sh.records[key]
 	if !ok {
 		return backend.ErrNotFound
 	}
 	if r.rev != revision {
 		return backend.ErrConflict
 	}
-	delete(b.records, key)
+	delete(sh.records, key)
 	return nil
 }
 
@@ -170,15 +205,17 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	c := clone(data)
+	sh := b.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
 		return backend.ErrClosed
 	}
-	if _, ok := b.blobs[key]; ok {
+	if _, ok := sh.blobs[key]; ok {
 		return backend.ErrExists
 	}
-	b.blobs[key] = clone(data)
+	sh.blobs[key] = c
 	return nil
 }
 
@@ -187,15 +224,18 @@ func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
+	sh := b.shard(key)
+	sh.mu.RLock()
+	if sh.closed {
+		sh.mu.RUnlock()
 		return nil, backend.ErrClosed
 	}
-	data, ok := b.blobs[key]
+	data, ok := sh.blobs[key]
+	sh.mu.RUnlock()
 	if !ok {
 		return nil, backend.ErrNotFound
 	}
+	// Stored blobs are never modified, so the copy can be made unlocked.
 	return clone(data), nil
 }
 
@@ -204,12 +244,13 @@ func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	sh := b.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
 		return backend.ErrClosed
 	}
-	delete(b.blobs, key)
+	delete(sh.blobs, key)
 	return nil
 }
 
@@ -219,16 +260,20 @@ func (b *Backend) ListBlobs(ctx context.Context, after string, limit int) ([]str
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
-		return nil, backend.ErrClosed
-	}
 	var keys []string
-	for k := range b.blobs {
-		if after == "" || k > after {
-			keys = append(keys, k)
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.RLock()
+		if sh.closed {
+			sh.mu.RUnlock()
+			return nil, backend.ErrClosed
 		}
+		for k := range sh.blobs {
+			if after == "" || k > after {
+				keys = append(keys, k)
+			}
+		}
+		sh.mu.RUnlock()
 	}
 	return firstSorted(keys, limit), nil
 }
@@ -236,11 +281,14 @@ func (b *Backend) ListBlobs(ctx context.Context, after string, limit int) ([]str
 // Close implements [backend.Backend.Close]. It drops the stored data. Calling
 // it again returns nil.
 func (b *Backend) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	b.records = nil
-	b.blobs = nil
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		sh.closed = true
+		sh.records = nil
+		sh.blobs = nil
+		sh.mu.Unlock()
+	}
 	return nil
 }
 
