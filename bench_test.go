@@ -69,6 +69,40 @@ func BenchmarkFloor(b *testing.B) {
 	})
 }
 
+// BenchmarkFloorParallel is BenchmarkFloor/open-1KiB from all goroutines
+// (b.RunParallel): how far the primitive itself scales on this machine, the
+// bound for BenchmarkGetSecretValueParallel.
+func BenchmarkFloorParallel(b *testing.B) {
+	plain := []byte(value1KiB)
+	var key [32 + 12]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		b.Fatal(err)
+	}
+	block, _ := aes.NewCipher(key[:32])
+	gcm, _ := cipher.NewGCM(block)
+	sealed := gcm.Seal(nil, key[32:], plain, nil)
+	b.Run("open-1KiB", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(plain)))
+		b.RunParallel(func(pb *testing.PB) {
+			dst := make([]byte, 0, len(plain))
+			for pb.Next() {
+				block, err := aes.NewCipher(key[:32])
+				if err != nil {
+					b.Fatal(err)
+				}
+				gcm, err := cipher.NewGCM(block)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if dst, err = gcm.Open(dst[:0], key[32:], sealed, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
 // benchStore returns an engine holding one secret, "bench", with the given
 // number of versions, the last one AWSCURRENT. Unlabelled versions may be
 // pruned at once (prune age 0) so that a Put keeps the count steady.

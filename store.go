@@ -603,7 +603,7 @@ func backoff(ctx context.Context, attempt int) {
 // there is none, its recovery window has passed, or ref names another
 // secret; E8 if it is scheduled for deletion and the operation refuses that.
 func (e *Engine) active(cur *cached, ref secretRef, allowScheduled bool) (*secretMeta, error) {
-	if cur == nil || cur.meta.purgeDue(e.now()) || !ref.matches(cur.meta) {
+	if cur == nil || (cur.meta.scheduled() && cur.meta.purgeDue(e.now())) || !ref.matches(cur.meta) {
 		return nil, errSecretNotFound()
 	}
 	if !allowScheduled && cur.meta.scheduled() {
@@ -647,7 +647,7 @@ func (e *Engine) resolve(id string) (string, secretRef, error) {
 	if !ok {
 		return "", secretRef{}, errSecretNotFound()
 	}
-	if !validName(ref.Name) {
+	if ref.Name != id && !validName(ref.Name) { // a name was validated above
 		return "", secretRef{}, errSecretNotFound()
 	}
 	return e.recordKey(ref.Name), ref, nil
