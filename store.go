@@ -730,6 +730,22 @@ type value struct {
 	bytes []byte
 }
 
+// valueAndToken validates the value and ClientRequestToken of a write in
+// AWS's order: model validation (value lengths, a missing token in strict
+// mode) before parameter combinations (both value kinds). The token is
+// required when a value is given, or always if tokenAlways.
+func (e *Engine) valueAndToken(s *string, b []byte, token string, tokenAlways bool) (string, value, bool, error) {
+	if err := checkValueLengths(s, b); err != nil {
+		return "", value{}, false, err
+	}
+	tok, err := e.token(token, tokenAlways || s != nil || b != nil, CodeInvalidRequest)
+	if err != nil {
+		return "", value{}, false, err
+	}
+	val, present, err := valueOf(s, b)
+	return tok, val, present, err
+}
+
 // checkValueLengths applies the service model's length limits to the
 // value fields that are set.
 func checkValueLengths(s *string, b []byte) error {
@@ -861,16 +877,7 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	// Model validation (value lengths, a missing token in strict mode)
-	// comes before parameter combinations (both value kinds), as in AWS.
-	if err := checkValueLengths(in.SecretString, in.SecretBinary); err != nil {
-		return nil, err
-	}
-	tok, err := e.token(in.ClientRequestToken, in.SecretString != nil || in.SecretBinary != nil, CodeInvalidRequest)
-	if err != nil {
-		return nil, err
-	}
-	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	tok, val, hasVal, err := e.valueAndToken(in.SecretString, in.SecretBinary, in.ClientRequestToken, false)
 	if err != nil {
 		return nil, err
 	}
@@ -1034,14 +1041,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if err := validateStages(in.VersionStages); err != nil {
 		return nil, err
 	}
-	if err := checkValueLengths(in.SecretString, in.SecretBinary); err != nil {
-		return nil, err
-	}
-	tok, err := e.token(in.ClientRequestToken, true, CodeInvalidRequest)
-	if err != nil {
-		return nil, err
-	}
-	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	tok, val, hasVal, err := e.valueAndToken(in.SecretString, in.SecretBinary, in.ClientRequestToken, true)
 	if err != nil {
 		return nil, err
 	}
@@ -1103,16 +1103,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 	if in.KmsKeyId != nil && len(*in.KmsKeyId) > maxKeyIDLen {
 		return nil, errValidation("kmsKeyId", "Member must have length less than or equal to 2048")
 	}
-	// Model validation (value lengths, a missing token in strict mode)
-	// comes before parameter combinations (both value kinds), as in AWS.
-	if err := checkValueLengths(in.SecretString, in.SecretBinary); err != nil {
-		return nil, err
-	}
-	tok, err := e.token(in.ClientRequestToken, in.SecretString != nil || in.SecretBinary != nil, CodeInvalidRequest)
-	if err != nil {
-		return nil, err
-	}
-	val, hasVal, err := valueOf(in.SecretString, in.SecretBinary)
+	tok, val, hasVal, err := e.valueAndToken(in.SecretString, in.SecretBinary, in.ClientRequestToken, false)
 	if err != nil {
 		return nil, err
 	}
