@@ -32,9 +32,9 @@ var rgStart = time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
 
 const rgLambda = "arn:aws:lambda:us-east-1:123456789012:function:rg-rotator"
 
-// rgErrAmbiguous is a transport failure after the backend applied the write:
+// errRgAmbiguous is a transport failure after the backend applied the write:
 // the engine cannot tell whether the write happened.
-var rgErrAmbiguous = errors.New("rg: connection reset after the write was sent")
+var errRgAmbiguous = errors.New("rg: connection reset after the write was sent")
 
 // rgBackend wraps a backend, counting calls, hiding chosen blobs from GetBlob
 // and, when armed, reporting a failure for a record update it has applied.
@@ -52,7 +52,7 @@ type rgBackend struct {
 	putsSinceRecord int             // blobs put since the last record write
 	// ambiguous, if set, is asked after each successful UpdateRecord (with
 	// the number of blobs put since the previous record write) whether to
-	// report rgErrAmbiguous instead of success. It is disarmed once it fires.
+	// report errRgAmbiguous instead of success. It is disarmed once it fires.
 	ambiguous func(putsSinceRecord int) bool
 	fired     int
 }
@@ -86,7 +86,7 @@ func (b *rgBackend) UpdateRecord(ctx context.Context, key string, revision uint6
 	}
 	b.mu.Unlock()
 	if fail {
-		return 0, rgErrAmbiguous
+		return 0, errRgAmbiguous
 	}
 	return rev, err
 }
@@ -776,7 +776,7 @@ func TestRegressionAmbiguousWriteKeepsBlobs(t *testing.T) {
 		})
 		require.Error(t, err)
 		require.Equal(t, 1, b.firedCount())
-		assert.ErrorIs(t, err, rgErrAmbiguous, "the cause is kept")
+		assert.ErrorIs(t, err, errRgAmbiguous, "the cause is kept")
 		assert.NotErrorIs(t, err, secretstore.ErrDecryptionFailure)
 
 		applied := rgCheckAfterAmbiguous(t, e, name, tok)
