@@ -541,7 +541,14 @@ func (e *Engine) deleteBlobs(ctx context.Context, vs []*versionMeta) {
 // errRetry tells update that the attempt lost a race and must start again.
 var errRetry = errors.New("retry")
 
-const maxAttempts = 32
+// A write that keeps losing compare-and-swap races to other writers gives
+// up only after both maxAttempts attempts and retryBudget of wall time, so
+// that slow backends shared by several processes do not fail writes that
+// merely waited their turn.
+const (
+	maxAttempts = 32
+	retryBudget = 10 * time.Second
+)
 
 // update runs one read-modify-write of the secret stored under key, holding
 // the secret's lock and retrying when another writer (another engine or
@@ -552,6 +559,7 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 	mu := e.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		cur, err := e.load(ctx, key)
 		if err == errNoSecret {
@@ -564,8 +572,8 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 		if !lostRace(err, cur != nil) {
 			return wrapInternal(err)
 		}
-		if attempt+1 >= maxAttempts {
-			return wrapInternal(fmt.Errorf("secretstore: gave up after %d conflicting writes: %w", maxAttempts, backend.ErrConflict))
+		if attempt+1 >= maxAttempts && time.Since(start) >= retryBudget {
+			return wrapInternal(fmt.Errorf("secretstore: gave up after %d conflicting writes in %v: %w", attempt+1, time.Since(start).Round(time.Millisecond), backend.ErrConflict))
 		}
 		backoff(ctx, attempt)
 	}
@@ -590,7 +598,7 @@ func backoff(ctx context.Context, attempt int) {
 	if attempt == 0 {
 		return
 	}
-	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 8)))
+	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 7)))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -979,7 +987,7 @@ type putResult struct {
 // pruning, all applied to a copy of s. It writes the value's blob; the
 // caller commits the returned metadata (and deletes the blob if that fails).
 // stages nil means AWSCURRENT.
-func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val value, stages []string, now time.Time) (putResult, []*versionMeta, error) {
+func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val value, stages []string, now time.Time, once *sealedOnce) (putResult, []*versionMeta, error) {
 	v, idx := findVersion(s.Versions, tok)
 	r, err := classifyReplay(v, val.kind, func() (bool, error) { return e.sameValue(ctx, s, v, val.bytes) })
 	if err != nil {
@@ -1011,9 +1019,12 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 	if over && r == replayNew {
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
-	written, err := e.writeValue(ctx, next, stub, val.bytes)
-	if err != nil {
-		return putResult{}, nil, err
+	written := once.reuse(next, stub)
+	if written == nil {
+		if written, err = e.writeValue(ctx, next, stub, val.bytes); err != nil {
+			return putResult{}, nil, err
+		}
+		once.keep(ctx, e, next.ARN, written)
 	}
 	for i, x := range kept {
 		if x == stub {
@@ -1023,6 +1034,54 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 	next.Versions = kept
 	next.LastChanged = now
 	return putResult{meta: next, version: written}, pruned, nil
+}
+
+// sealedOnce keeps the value a write sealed in an attempt that lost a
+// compare-and-swap race, so that the next attempt commits the same blob
+// instead of sealing and writing the value again. A sealed value is bound
+// only to the ARN, VersionId and kind and to its key, which a retry keeps.
+// Without it a writer whose attempts are slow (a file backend's fsyncs) can
+// lose every race to a faster one. The zero value is ready; a nil
+// *sealedOnce keeps nothing.
+type sealedOnce struct {
+	arn string
+	v   *versionMeta // the blob no record refers to yet, or nil
+}
+
+// reuse returns version stub of s with the blob kept from an earlier
+// attempt, or nil if there is none that fits.
+func (c *sealedOnce) reuse(s *secretMeta, stub *versionMeta) *versionMeta {
+	if c == nil || c.v == nil || c.arn != s.ARN || c.v.ID != stub.ID || c.v.Kind != stub.Kind || c.v.KeyID != s.KmsKeyID {
+		return nil
+	}
+	return newVersionMeta(stub.ID, stub.Created, stub.Kind, c.v.KeyID, c.v.Blob, time.Time{}, stub.Seq)
+}
+
+// keep remembers v, written for the secret arn, deleting a kept blob that
+// no longer fits.
+func (c *sealedOnce) keep(ctx context.Context, e *Engine, arn string, v *versionMeta) {
+	if c == nil {
+		return
+	}
+	c.discard(ctx, e)
+	c.arn, c.v = arn, v
+}
+
+// settled records that the kept blob is now referenced, or may be (a
+// commit that failed without saying whether it happened): it must not be
+// deleted.
+func (c *sealedOnce) settled() {
+	if c != nil {
+		c.v = nil
+	}
+}
+
+// discard deletes the kept blob, which no record refers to.
+func (c *sealedOnce) discard(ctx context.Context, e *Engine) {
+	if c != nil && c.v != nil {
+		e.deleteBlobs(ctx, []*versionMeta{c.v})
+		c.v = nil
+	}
 }
 
 // PutSecretValue stores a new version of a secret's value (SPEC §2.2). With
@@ -1053,25 +1112,31 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 		return nil, err
 	}
 	var out *PutSecretValueOutput
+	once := &sealedOnce{}
 	err = e.update(ctx, key, func(cur *cached) error {
 		s, err := e.active(cur, ref, false)
 		if err != nil {
 			return err
 		}
-		res, pruned, err := e.storeValue(ctx, s, tok, val, in.VersionStages, e.now())
+		res, pruned, err := e.storeValue(ctx, s, tok, val, in.VersionStages, e.now(), once)
 		if err != nil {
 			return err
 		}
 		if !res.replay {
-			if err := e.commit(ctx, key, cur, res.meta, res.version); err != nil {
+			if err := e.commit(ctx, key, cur, res.meta); err != nil {
+				if !definitelyFailed(err) {
+					once.settled()
+				}
 				return err
 			}
+			once.settled()
 			e.deleteBlobs(ctx, pruned)
 		}
 		out = &PutSecretValueOutput{ARN: res.meta.ARN, Name: res.meta.Name, VersionId: res.version.ID,
 			VersionStages: res.meta.versionStages(res.version.ID)}
 		return nil
 	})
+	once.discard(ctx, e)
 	if err != nil {
 		e.purgeIfDueKey(ctx, key)
 		return nil, err
@@ -1112,6 +1177,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 		return nil, err
 	}
 	var out *UpdateSecretOutput
+	once := &sealedOnce{}
 	err = e.update(ctx, key, func(cur *cached) error {
 		s, err := e.active(cur, ref, false)
 		if err != nil {
@@ -1134,13 +1200,10 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 		var res putResult
 		var pruned []*versionMeta
 		if hasVal {
-			res, pruned, err = e.storeValue(ctx, next, tok, val, nil, now)
+			res, pruned, err = e.storeValue(ctx, next, tok, val, nil, now, once)
 			if err != nil {
 				e.deleteBlobs(ctx, written)
 				return err
-			}
-			if !res.replay {
-				written = append(written, res.version)
 			}
 			next = res.meta
 		}
@@ -1151,8 +1214,12 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 		}
 		next.LastChanged = now
 		if err := e.commit(ctx, key, cur, next, written...); err != nil {
+			if !definitelyFailed(err) {
+				once.settled()
+			}
 			return err
 		}
+		once.settled()
 		e.deleteBlobs(ctx, append(obsolete, pruned...))
 		out = &UpdateSecretOutput{ARN: next.ARN, Name: next.Name}
 		if hasVal {
@@ -1160,6 +1227,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 		}
 		return nil
 	})
+	once.discard(ctx, e)
 	if err != nil {
 		e.purgeIfDueKey(ctx, key)
 		return nil, err

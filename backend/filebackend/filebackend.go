@@ -1,0 +1,908 @@
+package filebackend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/secretstore/secretstore/backend"
+)
+
+var _ backend.Backend = (*Backend)(nil)
+
+// ErrCorrupt reports a file of the store whose content is damaged: a bad
+// checksum, a bad length, a truncation, or a header naming another key. The
+// error that wraps it names the file. The backend never returns data from a
+// corrupt file.
+var ErrCorrupt = errors.New("filebackend: corrupt file")
+
+// corruptError is a corrupt file at path. It wraps ErrCorrupt.
+type corruptError struct {
+	path   string
+	reason string
+}
+
+func (e *corruptError) Error() string {
+	return "filebackend: corrupt file " + e.path + ": " + e.reason
+}
+
+func (e *corruptError) Unwrap() error { return ErrCorrupt }
+
+func corrupt(path string, err error) error {
+	return &corruptError{path: path, reason: err.Error()}
+}
+
+const (
+	dirMode  fs.FileMode = 0o700
+	fileMode fs.FileMode = 0o600
+
+	// staleTmpAge is the age after which Open removes a temp file: older
+	// than any write in progress, which takes milliseconds.
+	staleTmpAge = 10 * time.Minute
+)
+
+// An Option configures Open. There are no options yet; the type exists so
+// that options can be added without changing Open's signature.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	// fileHook, if not nil, is called before every file system access
+	// that the backend makes by path, with the operation ("open",
+	// "readdir", "opendir") and the path. Tests use it.
+	fileHook func(op, path string)
+}
+
+// withFileHook sets config.fileHook.
+func withFileHook(h func(op, path string)) Option {
+	return optionFunc(func(c *config) { c.fileHook = h })
+}
+
+func (c *config) note(op, path string) {
+	if c.fileHook != nil {
+		c.fileHook(op, path)
+	}
+}
+
+// Backend is a [backend.Backend] over a directory. It is safe for
+// concurrent use, and several Backends, in one process or in several, may
+// share one directory. The zero value is not usable; call [Open].
+type Backend struct {
+	dir, records, blobs, locks, tmp string // absolute paths
+	cfg                             config
+
+	mu     sync.RWMutex // held for reading by every call, for writing by Close
+	closed bool
+
+	// recordsDir and blobsDir are kept open to fsync the directories.
+	recordsDir, blobsDir *os.File
+	stripes              [stripeCount]stripe
+
+	// hashedKeys caches the key of each hashed file name ("~...") read
+	// during listing. The name of a key never changes, so entries never go
+	// stale.
+	hashedKeys sync.Map // string → string
+}
+
+// stripe is a record lock stripe. A writer holds sem, which serializes the
+// goroutines of this Backend, and then an flock on f, which serializes
+// Backends and processes.
+type stripe struct {
+	sem chan struct{}
+	f   *os.File // opened on first use, while holding sem; closed by Close
+}
+
+// Open opens the store in the directory dir, creating the directory (mode
+// 0700) and an empty store in it if it does not exist or is empty. It fails
+// if dir holds a store of another format version, or is not empty and holds
+// no store. Open reads no record or blob: its cost does not grow with the
+// number of secrets.
+//
+// Open removes temp files left in dir/tmp more than 10 minutes ago by a
+// crashed writer. Recent temp files may belong to a writer in another
+// process and are left alone.
+func Open(dir string, opts ...Option) (*Backend, error) {
+	if !lockSupported {
+		return nil, fmt.Errorf("filebackend: %w on %s: needs flock, available on unix systems", errors.ErrUnsupported, runtime.GOOS)
+	}
+	var cfg config
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	b := &Backend{
+		dir:     abs,
+		records: filepath.Join(abs, recordsName),
+		blobs:   filepath.Join(abs, blobsName),
+		locks:   filepath.Join(abs, locksName),
+		tmp:     filepath.Join(abs, tmpName),
+		cfg:     cfg,
+	}
+	for i := range b.stripes {
+		b.stripes[i].sem = make(chan struct{}, 1)
+	}
+	if err := b.init(); err != nil {
+		return nil, err
+	}
+	b.cfg.note("opendir", b.records)
+	if b.recordsDir, err = os.Open(b.records); err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	b.cfg.note("opendir", b.blobs)
+	if b.blobsDir, err = os.Open(b.blobs); err != nil {
+		_ = b.recordsDir.Close()
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	b.removeStaleTemps()
+	return b, nil
+}
+
+// init checks the store's FORMAT file, or creates the store if the
+// directory is missing, empty, or holds only an unfinished store (one whose
+// creator crashed before it wrote FORMAT).
+func (b *Backend) init() error {
+	formatPath := filepath.Join(b.dir, formatName)
+	for {
+		data, err := b.readFormat(formatPath)
+		if err == nil {
+			if err := checkFormat(formatPath, data); err != nil {
+				return err
+			}
+			// A complete store has every subdirectory; recreate any that
+			// was removed by hand (tmp and locks hold nothing durable).
+			return b.makeSubdirs()
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		fi, err := os.Stat(b.dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Sync the parent too, so that a power loss cannot take the
+			// new directory and the writes that go into it.
+			if err = os.MkdirAll(b.dir, dirMode); err == nil {
+				err = syncDir(filepath.Dir(b.dir))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("filebackend: %w", err)
+		}
+		if fi != nil && !fi.IsDir() {
+			return fmt.Errorf("filebackend: %s is not a directory", b.dir)
+		}
+		if fi != nil {
+			err := b.checkUnfinished()
+			if errors.Is(err, errFormatAppeared) {
+				continue // another process just finished creating the store
+			}
+			if err != nil {
+				return err
+			}
+		}
+		break
+	}
+	if err := os.Chmod(b.dir, dirMode); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	if err := b.makeSubdirs(); err != nil {
+		return err
+	}
+	// FORMAT comes last and atomically (link of a complete temp file), so
+	// that its presence means the store is complete. Another process may
+	// be creating the store at the same time: if its FORMAT won the link,
+	// check it.
+	tmp, err := b.writeTemp([]byte(formatText))
+	if err != nil {
+		return err
+	}
+	err = os.Link(tmp, formatPath)
+	_ = os.Remove(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		data, err := b.readFormat(formatPath)
+		if err != nil {
+			return err
+		}
+		return checkFormat(formatPath, data)
+	}
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return syncDir(b.dir)
+}
+
+// readFormat reads the FORMAT file at path, at most maxFormatSize bytes.
+func (b *Backend) readFormat(path string) ([]byte, error) {
+	b.cfg.note("open", path)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFormatSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	if len(data) > maxFormatSize {
+		return nil, &corruptError{path: path, reason: "file too large"}
+	}
+	return data, nil
+}
+
+// errFormatAppeared reports that FORMAT was created while Open looked.
+var errFormatAppeared = errors.New("filebackend: FORMAT appeared")
+
+// checkUnfinished checks that the existing directory b.dir, which has no
+// FORMAT file, holds nothing but an empty, unfinished store: the
+// subdirectories of the layout, with no record and no blob.
+func (b *Backend) checkUnfinished() error {
+	b.cfg.note("readdir", b.dir)
+	names, err := readDirNames(b.dir)
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	for _, name := range names {
+		switch name {
+		case formatName:
+			return errFormatAppeared
+		case locksName, tmpName:
+			continue
+		case recordsName, blobsName:
+			sub := filepath.Join(b.dir, name)
+			b.cfg.note("readdir", sub)
+			if entries, err := readDirNames(sub); err != nil || len(entries) == 0 {
+				continue
+			}
+		}
+		return fmt.Errorf("filebackend: %s is not a store: it is not empty and has no %s file", b.dir, formatName)
+	}
+	return nil
+}
+
+// makeSubdirs creates the subdirectories of the layout that do not exist.
+func (b *Backend) makeSubdirs() error {
+	made := false
+	for _, d := range []string{b.tmp, b.locks, b.records, b.blobs} {
+		err := os.Mkdir(d, dirMode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err == nil {
+			made = true
+			err = os.Chmod(d, dirMode)
+		}
+		if err != nil {
+			return fmt.Errorf("filebackend: %w", err)
+		}
+	}
+	if made {
+		return syncDir(b.dir)
+	}
+	return nil
+}
+
+// removeStaleTemps removes the temp files older than staleTmpAge. It is
+// best effort: another process may remove them at the same time.
+func (b *Backend) removeStaleTemps() {
+	b.cfg.note("readdir", b.tmp)
+	names, err := readDirNames(b.tmp)
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-staleTmpAge)
+	for _, name := range names {
+		p := filepath.Join(b.tmp, name)
+		if fi, err := os.Lstat(p); err == nil && fi.ModTime().Before(cutoff) {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// Dir returns the absolute path of the store's directory.
+func (b *Backend) Dir() string { return b.dir }
+
+// begin starts a call: it returns ErrClosed after Close, else holds off
+// Close until the returned function is called.
+func (b *Backend) begin() (end func(), err error) {
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return nil, backend.ErrClosed
+	}
+	return b.mu.RUnlock, nil
+}
+
+// Close implements [backend.Backend.Close]. It waits for calls in progress,
+// then closes the lock files, releasing any lock. Calling it again returns
+// nil.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var errs []error
+	for i := range b.stripes {
+		if f := b.stripes[i].f; f != nil {
+			errs = append(errs, f.Close())
+			b.stripes[i].f = nil
+		}
+	}
+	errs = append(errs, b.recordsDir.Close(), b.blobsDir.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
+// checkWrite checks the bounds of a key and the data to store under it.
+// Keys are not otherwise restricted: any bytes can be encoded in a name.
+func checkWrite(key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if len(data) > maxDataLen {
+		return fmt.Errorf("filebackend: data of %d bytes exceeds the limit of %d", len(data), maxDataLen)
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	if len(key) < 1 || len(key) > maxKeyLen {
+		return fmt.Errorf("filebackend: key of %d bytes, want 1 to %d", len(key), maxKeyLen)
+	}
+	return nil
+}
+
+func (b *Backend) recordPath(key string) string {
+	return filepath.Join(b.records, fileStem(key)+recordSuffix)
+}
+
+func (b *Backend) blobPath(key string) string {
+	return filepath.Join(b.blobs, fileStem(key)+blobSuffix)
+}
+
+// readFile reads the whole regular file at path, of at most maxSize bytes.
+// A missing file is backend.ErrNotFound.
+func (b *Backend) readFile(path string, maxSize int64) ([]byte, error) {
+	b.cfg.note("open", path)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, backend.ErrNotFound
+		}
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &corruptError{path: path, reason: "not a regular file"}
+	}
+	if fi.Size() > maxSize {
+		return nil, &corruptError{path: path, reason: fmt.Sprintf("file of %d bytes exceeds the limit of %d", fi.Size(), maxSize)}
+	}
+	buf := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &corruptError{path: path, reason: "file shrank while read"}
+		}
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	return buf, nil
+}
+
+// readRecord reads and checks the record file of key.
+func (b *Backend) readRecord(key string) (fileRecord, error) {
+	path := b.recordPath(key)
+	buf, err := b.readFile(path, maxRecordFileSize)
+	if err != nil {
+		return fileRecord{}, err
+	}
+	r, err := decodeRecord(buf)
+	if err != nil {
+		return fileRecord{}, corrupt(path, err)
+	}
+	if r.key != key {
+		return fileRecord{}, &corruptError{path: path, reason: "header names another key"}
+	}
+	return r, nil
+}
+
+// writeTemp writes data to a new file in the tmp directory, with mode 0600
+// whatever the umask, and syncs it. It returns the file's path.
+func (b *Backend) writeTemp(data []byte) (path string, err error) {
+	var f *os.File
+	for range 10 {
+		var r [12]byte
+		_, _ = rand.Read(r[:])
+		path = filepath.Join(b.tmp, hex.EncodeToString(r[:])+tmpSuffix)
+		b.cfg.note("create", path)
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("filebackend: %w", err)
+	}
+	err = f.Chmod(fileMode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("filebackend: %w", err)
+	}
+	return path, nil
+}
+
+// syncDir fsyncs the directory at path.
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
+// syncOpenDir fsyncs an open directory.
+func syncOpenDir(d *os.File) error {
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
+// newRevision returns a random revision that is neither 0 nor not. Random
+// 64-bit revisions are unique for every practical purpose without shared
+// state, across processes and across deletion and recreation of a key.
+func newRevision(not uint64) uint64 {
+	var r [8]byte
+	for {
+		_, _ = rand.Read(r[:]) // never fails
+		if rev := binary.BigEndian.Uint64(r[:]); rev != 0 && rev != not {
+			return rev
+		}
+	}
+}
+
+// lockRecord takes the stripe lock of key, in this process and across
+// processes, and returns the function that releases it. While another
+// holder has the lock it waits, until ctx is done, in which case it returns
+// ctx.Err() and holds nothing.
+func (b *Backend) lockRecord(ctx context.Context, key string) (unlock func(), err error) {
+	s := &b.stripes[stripeOf(key)]
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.f == nil {
+		path := filepath.Join(b.locks, lockFileName(stripeOf(key)))
+		b.cfg.note("open", path)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+		if err == nil {
+			if err = f.Chmod(fileMode); err != nil {
+				_ = f.Close()
+			}
+		}
+		if err != nil {
+			<-s.sem
+			return nil, fmt.Errorf("filebackend: %w", err)
+		}
+		s.f = f
+	}
+	if err := lockFile(ctx, s.f); err != nil {
+		<-s.sem
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	return func() {
+		// An unlock that fails leaves the flock held until Close; the
+		// next lockRecord of this Backend takes it again regardless,
+		// since flock on an already locked description succeeds.
+		_ = unlockFile(s.f)
+		<-s.sem
+	}, nil
+}
+
+// GetRecord implements [backend.Backend.GetRecord]. It takes no lock and
+// syncs nothing: it reads the record's file, which writers replace
+// atomically, and checks its checksum. When knownRevision is current the
+// Record has a nil Data.
+func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint64) (backend.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return backend.Record{}, err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return backend.Record{}, err
+	}
+	defer end()
+	if err := checkKey(key); err != nil {
+		return backend.Record{}, err
+	}
+	r, err := b.readRecord(key)
+	if err != nil {
+		return backend.Record{}, err
+	}
+	if knownRevision != 0 && knownRevision == r.rev {
+		return backend.Record{Key: key, Revision: r.rev}, nil
+	}
+	return backend.Record{Key: key, Revision: r.rev, Data: r.data}, nil
+}
+
+// CreateRecord implements [backend.Backend.CreateRecord].
+func (b *Backend) CreateRecord(ctx context.Context, key string, data []byte) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return b.putRecord(ctx, key, false, 0, data)
+}
+
+// UpdateRecord implements [backend.Backend.UpdateRecord].
+func (b *Backend) UpdateRecord(ctx context.Context, key string, revision uint64, data []byte) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return b.putRecord(ctx, key, true, revision, data)
+}
+
+// putRecord writes data under key if the record's current state is the
+// expected one: absent if !update, else at revision. The new content
+// is written and synced to a temp file first, outside the lock; the
+// critical section is to read the current revision, compare, rename the
+// temp file into place and sync the directory.
+func (b *Backend) putRecord(ctx context.Context, key string, update bool, revision uint64, data []byte) (uint64, error) {
+	end, err := b.begin()
+	if err != nil {
+		return 0, err
+	}
+	defer end()
+	if err := checkWrite(key, data); err != nil {
+		return 0, err
+	}
+	rev := newRevision(0)
+	tmp, err := b.writeTemp(encodeRecord(key, rev, data))
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if tmp != "" { // not renamed into place
+			_ = os.Remove(tmp)
+		}
+	}()
+
+	unlock, err := b.lockRecord(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	cur, err := b.readRecord(key)
+	switch {
+	case err == nil && !update:
+		return 0, backend.ErrExists
+	case err == nil && cur.rev != revision:
+		return 0, backend.ErrConflict
+	case errors.Is(err, backend.ErrNotFound) && !update:
+	case err != nil:
+		return 0, err
+	}
+	if rev == cur.rev {
+		// A new revision must differ from the one it replaces (a 2^-64
+		// chance): write the temp file again under another.
+		_ = os.Remove(tmp)
+		rev = newRevision(cur.rev)
+		if tmp, err = b.writeTemp(encodeRecord(key, rev, data)); err != nil {
+			return 0, err
+		}
+	}
+	if err := os.Rename(tmp, b.recordPath(key)); err != nil {
+		return 0, fmt.Errorf("filebackend: %w", err)
+	}
+	tmp = ""
+	if err := syncOpenDir(b.recordsDir); err != nil {
+		return 0, err
+	}
+	return rev, nil
+}
+
+// DeleteRecord implements [backend.Backend.DeleteRecord].
+func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	unlock, err := b.lockRecord(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cur, err := b.readRecord(key)
+	if err != nil {
+		return err
+	}
+	if cur.rev != revision {
+		return backend.ErrConflict
+	}
+	if err := os.Remove(b.recordPath(key)); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return syncOpenDir(b.recordsDir)
+}
+
+// PutBlob implements [backend.Backend.PutBlob]. It writes and syncs a temp
+// file, then links it under the blob's name, which fails if that name
+// exists, in this process or another; then it syncs the directory.
+func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := checkWrite(key, data); err != nil {
+		return err
+	}
+	tmp, err := b.writeTemp(encodeBlob(key, data))
+	if err != nil {
+		return err
+	}
+	err = os.Link(tmp, b.blobPath(key))
+	_ = os.Remove(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		return backend.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return syncOpenDir(b.blobsDir)
+}
+
+// GetBlob implements [backend.Backend.GetBlob]. It reads the blob's file
+// and checks its checksum.
+func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	path := b.blobPath(key)
+	buf, err := b.readFile(path, maxBlobFileSize)
+	if err != nil {
+		return nil, err
+	}
+	got, data, err := decodeBlob(buf)
+	if err != nil {
+		return nil, corrupt(path, err)
+	}
+	if got != key {
+		return nil, &corruptError{path: path, reason: "header names another key"}
+	}
+	return data, nil
+}
+
+// DeleteBlob implements [backend.Backend.DeleteBlob]. It removes the blob's
+// file and syncs the directory.
+func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	err = os.Remove(b.blobPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return syncOpenDir(b.blobsDir)
+}
+
+// listEntry is a file found by listing, with the key it holds.
+type listEntry struct {
+	key  string
+	name string
+}
+
+// listDir returns the entries of dir whose names end in suffix and whose
+// keys satisfy keep, sorted by key. Keys come from the file names, except
+// for hashed names, whose keys come from the file headers (read once per
+// Backend and cached). A file removed while listing is skipped.
+func (b *Backend) listDir(dir, suffix, magic string, keyOffset int, keep func(string) bool) ([]listEntry, error) {
+	b.cfg.note("readdir", dir)
+	names, err := readDirNames(dir)
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	var out []listEntry
+	for _, name := range names {
+		stem, ok := strings.CutSuffix(name, suffix)
+		if !ok {
+			continue // not ours: a temp file of an editor, say
+		}
+		key, hashed, ok := decodeStem(stem)
+		if !ok {
+			return nil, &corruptError{path: filepath.Join(dir, name), reason: "file name encodes no key"}
+		}
+		if hashed {
+			key, err = b.hashedKey(filepath.Join(dir, name), stem, magic, keyOffset)
+			if errors.Is(err, backend.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if keep(key) {
+			out = append(out, listEntry{key: key, name: name})
+		}
+	}
+	slices.SortFunc(out, func(x, y listEntry) int { return strings.Compare(x.key, y.key) })
+	return out, nil
+}
+
+// hashedKey returns the key of the file at path, whose name stem is a
+// hash, from its header, and checks that the key hashes to the stem.
+func (b *Backend) hashedKey(path, stem, magic string, keyOffset int) (string, error) {
+	if k, ok := b.hashedKeys.Load(stem); ok {
+		return k.(string), nil
+	}
+	b.cfg.note("open", path)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", backend.ErrNotFound
+		}
+		return "", fmt.Errorf("filebackend: %w", err)
+	}
+	head := make([]byte, keyOffset+maxKeyLen)
+	n, err := io.ReadFull(f, head)
+	_ = f.Close()
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("filebackend: %w", err)
+	}
+	key, err := headerKey(head[:n], magic, keyOffset)
+	if err != nil {
+		return "", corrupt(path, err)
+	}
+	if fileStem(key) != stem {
+		return "", &corruptError{path: path, reason: "header names a key that does not hash to the file name"}
+	}
+	b.hashedKeys.Store(stem, key)
+	return key, nil
+}
+
+// ListRecords implements [backend.Backend.ListRecords]. It reads the
+// directory's names, which encode the keys and sort like them, then reads
+// only the files of the records it returns. A record deleted while listing
+// is skipped. The listing is not a snapshot: a record changed while it runs
+// may be listed with its old or its new content.
+func (b *Backend) ListRecords(ctx context.Context, prefix, after string, limit int) ([]backend.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	entries, err := b.listDir(b.records, recordSuffix, recordMagic, recordKeyOffset, func(k string) bool {
+		return strings.HasPrefix(k, prefix) && k > after
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []backend.Record
+	for _, e := range entries {
+		if len(out) >= limit {
+			break
+		}
+		r, err := b.readRecord(e.key)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, backend.Record{Key: r.key, Revision: r.rev, Data: r.data})
+	}
+	return out, nil
+}
+
+// ListBlobs implements [backend.Backend.ListBlobs]. It reads the names in
+// the blobs directory, and no blob.
+func (b *Backend) ListBlobs(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	end, err := b.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	entries, err := b.listDir(b.blobs, blobSuffix, blobMagic, blobKeyOffset, func(k string) bool { return k > after })
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, e := range entries {
+		if len(keys) >= limit {
+			break
+		}
+		keys = append(keys, e.key)
+	}
+	return keys, nil
+}
+
+// readDirNames returns the names in the directory at path, unsorted.
+func readDirNames(path string) ([]string, error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Readdirnames(-1)
+}
