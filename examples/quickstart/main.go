@@ -1,11 +1,22 @@
-// Command quickstart is a tour of secretstore: it creates a secret in an
-// in-memory store, rotates its value through the AWSPENDING, AWSCURRENT and
-// AWSPREVIOUS staging labels, retries a write with the same
+// Command quickstart is a tour of secretstore: it creates a secret in a
+// store kept in files, rotates its value through the AWSPENDING,
+// AWSCURRENT and AWSPREVIOUS staging labels, retries a write with the same
 // ClientRequestToken, and handles a typed error.
 //
 // Run it from the repository root:
 //
 //	go run ./examples/quickstart
+//
+// The store lives in the directory named by the -dir flag, else by
+// $SECRETSTORE_DIR, else in secretstore/quickstart under the user cache
+// directory (os.UserCacheDir). Values are encrypted under a 32-byte master
+// key kept apart from the store, in the file named by
+// $SECRETSTORE_MASTER_KEY_FILE, else in secretstore/quickstart.key under the
+// user config directory (os.UserConfigDir); the first run creates it with
+// mode 0600. A key kept next to its ciphertext would protect nothing.
+//
+// The secret stays in the store when the tour ends. The next run finds it,
+// reports it, and deletes it before it starts the tour again.
 //
 // The values it stores and prints are made-up demo values. Real code should
 // never print a secret value.
@@ -13,39 +24,154 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/secretstore/secretstore"
-	"github.com/secretstore/secretstore/backend/membackend"
+	"github.com/secretstore/secretstore/backend/filebackend"
 )
 
-const secretName = "demo/db-password"
+const (
+	secretName = "demo/db-password"
+
+	// masterKeySize is the size of a LocalKeys master key.
+	masterKeySize = 32
+)
+
+// config says where the quickstart keeps its store and its master key.
+type config struct {
+	Dir     string // directory of the store
+	KeyFile string // file of the master key, outside Dir
+}
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	dir := flag.String("dir", "", "directory of the store (default $SECRETSTORE_DIR, else secretstore/quickstart in the user cache directory)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: quickstart [-dir DIR]")
+		fmt.Fprintln(flag.CommandLine.Output(), "The master key file is $SECRETSTORE_MASTER_KEY_FILE, else secretstore/quickstart.key in the user config directory.")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	cfg, err := configFrom(*dir)
+	if err == nil {
+		err = run(context.Background(), os.Stdout, cfg)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-// run performs the tour, narrating each step to w.
-func run(ctx context.Context, w io.Writer) error {
-	b := membackend.New()
-	defer b.Close()
-	store, err := secretstore.New(b)
+// configFrom returns the configuration for the -dir flag's value dirFlag
+// and the environment.
+func configFrom(dirFlag string) (config, error) {
+	cfg := config{Dir: dirFlag, KeyFile: os.Getenv("SECRETSTORE_MASTER_KEY_FILE")}
+	if cfg.Dir == "" {
+		cfg.Dir = os.Getenv("SECRETSTORE_DIR")
+	}
+	if cfg.Dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return config{}, fmt.Errorf("no directory for the store: use -dir or set $SECRETSTORE_DIR (%w)", err)
+		}
+		cfg.Dir = filepath.Join(cache, "secretstore", "quickstart")
+	}
+	if cfg.KeyFile == "" {
+		conf, err := os.UserConfigDir()
+		if err != nil {
+			return config{}, fmt.Errorf("no place for the master key: set $SECRETSTORE_MASTER_KEY_FILE (%w)", err)
+		}
+		cfg.KeyFile = filepath.Join(conf, "secretstore", "quickstart.key")
+	}
+	return cfg, nil
+}
+
+// run performs the tour on the store that cfg names, narrating each step to
+// w.
+func run(ctx context.Context, w io.Writer, cfg config) (err error) {
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	keyFile, err := filepath.Abs(cfg.KeyFile)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(dir, keyFile); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("master key file %s is inside the store directory %s: keep the key apart from the data it protects", keyFile, dir)
+	}
+	master, keyNote, err := loadOrCreateKey(keyFile)
+	if err != nil {
+		return err
+	}
+	keys, err := secretstore.NewLocalKeys(master)
+	clear(master)
+	if err != nil {
+		return err
+	}
+	b, err := filebackend.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := b.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+	store, err := secretstore.New(b, secretstore.WithKeys(keys))
 	if err != nil {
 		return err
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 
-	say("secretstore quickstart: an in-memory store; every value shown is a demo value, not a real secret.")
+	say("secretstore quickstart: a store kept in files; every value shown is a demo value, not a real secret.")
+	say("   store directory: %s (-dir or $SECRETSTORE_DIR to change)", b.Dir())
+	say("   master key file: %s (%s; $SECRETSTORE_MASTER_KEY_FILE to change)", keyFile, keyNote)
+
+	// 0. The store outlives the process: a previous run left its secret.
+	// Report it, then delete it at once so that the tour starts afresh.
+	say("")
+	say("0. DescribeSecret %q: is it left from a previous run?", secretName)
+	prev, err := store.DescribeSecret(ctx, &secretstore.DescribeSecretInput{SecretId: secretName})
+	switch {
+	case errors.Is(err, secretstore.ErrResourceNotFound):
+		say("   not in the store: this is the first run on it")
+	case err != nil:
+		return fmt.Errorf("describe: %w", err)
+	default:
+		n, err := countVersions(ctx, store)
+		if err != nil {
+			return err
+		}
+		current := ""
+		for id, labels := range prev.VersionIdsToStages {
+			if slices.Contains(labels, secretstore.LabelCurrent) {
+				current = id
+			}
+		}
+		say("   found from your last run: %d versions, AWSCURRENT on version %s", n, current)
+		if _, err := store.DeleteSecret(ctx, &secretstore.DeleteSecretInput{
+			SecretId:                   secretName,
+			ForceDeleteWithoutRecovery: true,
+		}); err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		say("   DeleteSecret with ForceDeleteWithoutRecovery: deleted at once, every version with it")
+	}
 
 	// 1. Create the secret with a first value. Without a ClientRequestToken
 	// the engine generates a UUID for the VersionId, as the AWS SDKs do.
@@ -179,7 +305,7 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 
 	say("")
-	say("Done.")
+	say("Done. The secret stays in the store: run again and the next run finds it.")
 	return nil
 }
 
@@ -240,4 +366,133 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// loadOrCreateKey returns the master key in the file path, creating the file
+// with a random key if it does not exist, and a note saying which it did.
+// The file's directory is created with mode 0700 if it is missing, and the
+// file has mode 0600, both set explicitly whatever the umask.
+func loadOrCreateKey(path string) (key []byte, note string, err error) {
+	key, note, err = readKey(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, note, err
+	}
+	dir := filepath.Dir(path)
+	if err := makePrivateDir(dir); err != nil {
+		return nil, "", fmt.Errorf("master key directory: %w", err)
+	}
+	key = make([]byte, masterKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, "", err
+	}
+	// Write the key whole to a temp file, then link it to its name, so that
+	// no run ever reads a partly written key, and two first runs racing
+	// end up with the same key.
+	f, err := os.CreateTemp(dir, ".quickstart-key-*.tmp")
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(key)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, path)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		clear(key)
+		return readKey(path) // another run created it first
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		clear(key)
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	return key, "created: 32 random bytes, mode 0600", nil
+}
+
+// readKey reads the master key in the file path. A missing file is an
+// error wrapping fs.ErrNotExist.
+func readKey(path string) (key []byte, note string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("master key file %s is not a regular file", path)
+	}
+	key, err = io.ReadAll(io.LimitReader(f, masterKeySize+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	if len(key) != masterKeySize {
+		size := fmt.Sprint(len(key))
+		if len(key) > masterKeySize {
+			size = fmt.Sprintf("more than %d", masterKeySize)
+		}
+		clear(key)
+		return nil, "", fmt.Errorf("master key file %s holds %s bytes, want exactly %d: it is not a key the quickstart made; "+
+			"point $SECRETSTORE_MASTER_KEY_FILE at another file to start with a new key (values sealed under the old key stay unreadable)",
+			path, size, masterKeySize)
+	}
+	note = "read"
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		note = fmt.Sprintf("read; WARNING: mode %04o lets other users read it, chmod 600 it", perm)
+	}
+	return key, note, nil
+}
+
+// makePrivateDir creates dir and its missing parents with mode 0700, set
+// explicitly whatever the umask. It leaves directories that exist alone.
+func makePrivateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := makePrivateDir(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made by another run meanwhile
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+// syncDir fsyncs the directory dir, making the names it holds durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
