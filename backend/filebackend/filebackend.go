@@ -91,9 +91,11 @@ type Backend struct {
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
 
-	// recordsDir and blobsDir are kept open to fsync the directories.
-	recordsDir, blobsDir *os.File
-	stripes              [stripeCount]stripe
+	// recordsDir and blobsDir are kept open to fsync the directories;
+	// recordsSync and blobsSync share those fsyncs among concurrent writers.
+	recordsDir, blobsDir   *os.File
+	recordsSync, blobsSync dirSyncer
+	stripes                [stripeCount]stripe
 
 	// hashedKeys caches the key of each hashed file name ("~...") read
 	// during listing. The name of a key never changes, so entries never go
@@ -153,8 +155,65 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 		_ = b.recordsDir.Close()
 		return nil, fmt.Errorf("filebackend: %w", err)
 	}
+	b.recordsSync.init(b.recordsDir)
+	b.blobsSync.init(b.blobsDir)
 	b.removeStaleTemps()
 	return b, nil
+}
+
+// dirSyncer fsyncs a directory for many goroutines at once (group commit).
+// A caller returns only after an fsync that started after it called, so
+// whatever it renamed or linked into the directory before calling is
+// durable; callers that arrive while an fsync runs share the next one,
+// which is what lets concurrent writers scale beyond one fsync each.
+type dirSyncer struct {
+	d        *os.File
+	mu       sync.Mutex
+	cond     sync.Cond
+	running  bool
+	started  uint64           // fsyncs started so far; they run one at a time
+	finished uint64           // fsyncs finished so far
+	failed   map[uint64]error // the error of each fsync that failed
+}
+
+func (s *dirSyncer) init(d *os.File) {
+	s.d = d
+	s.cond.L = &s.mu
+}
+
+// sync returns once an fsync of the directory that started after the call
+// has finished, with that fsync's error.
+func (s *dirSyncer) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The fsync running now, if any, may have started before the caller's
+	// change: wait for the next one.
+	target := s.started + 1
+	for s.finished < target {
+		if s.running {
+			s.cond.Wait()
+			continue
+		}
+		s.running = true
+		s.started++
+		n := s.started
+		s.mu.Unlock()
+		err := s.d.Sync()
+		s.mu.Lock()
+		s.running = false
+		s.finished = n
+		if err != nil {
+			if s.failed == nil {
+				s.failed = map[uint64]error{}
+			}
+			s.failed[n] = err
+		}
+		s.cond.Broadcast()
+	}
+	if err := s.failed[target]; err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
 }
 
 // init checks the store's FORMAT file, or creates the store if the
@@ -483,14 +542,6 @@ func syncDir(path string) error {
 	return nil
 }
 
-// syncOpenDir fsyncs an open directory.
-func syncOpenDir(d *os.File) error {
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("filebackend: %w", err)
-	}
-	return nil
-}
-
 // newRevision returns a random revision that is neither 0 nor not. Random
 // 64-bit revisions are unique for every practical purpose without shared
 // state, across processes and across deletion and recreation of a key.
@@ -641,7 +692,7 @@ func (b *Backend) putRecord(ctx context.Context, key string, update bool, revisi
 		return 0, fmt.Errorf("filebackend: %w", err)
 	}
 	tmp = ""
-	if err := syncOpenDir(b.recordsDir); err != nil {
+	if err := b.recordsSync.sync(); err != nil {
 		return 0, err
 	}
 	return rev, nil
@@ -675,7 +726,7 @@ func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64)
 	if err := os.Remove(b.recordPath(key)); err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	return syncOpenDir(b.recordsDir)
+	return b.recordsSync.sync()
 }
 
 // PutBlob implements [backend.Backend.PutBlob]. It writes and syncs a temp
@@ -705,7 +756,7 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	return syncOpenDir(b.blobsDir)
+	return b.blobsSync.sync()
 }
 
 // GetBlob implements [backend.Backend.GetBlob]. It reads the blob's file
@@ -758,7 +809,7 @@ func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	return syncOpenDir(b.blobsDir)
+	return b.blobsSync.sync()
 }
 
 // listEntry is a file found by listing, with the key it holds.
