@@ -167,7 +167,7 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 // durable; callers that arrive while an fsync runs share the next one,
 // which is what lets concurrent writers scale beyond one fsync each.
 type dirSyncer struct {
-	d        *os.File
+	d        interface{ Sync() error } // the open directory (a fake in tests)
 	mu       sync.Mutex
 	cond     sync.Cond
 	running  bool
@@ -176,7 +176,7 @@ type dirSyncer struct {
 	failed   map[uint64]error // the error of each fsync that failed
 }
 
-func (s *dirSyncer) init(d *os.File) {
+func (s *dirSyncer) init(d interface{ Sync() error }) {
 	s.d = d
 	s.cond.L = &s.mu
 }
