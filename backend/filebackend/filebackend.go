@@ -1,6 +1,7 @@
 package filebackend
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -66,7 +67,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 type config struct {
 	// fileHook, if not nil, is called before every file system access
 	// that the backend makes by path, with the operation ("open",
-	// "readdir", "opendir") and the path. Tests use it.
+	// "readdir", "opendir", "create", "sync", "rename", "link", "remove",
+	// "dirsync") and the path. Tests use it.
 	fileHook func(op, path string)
 }
 
@@ -227,9 +229,22 @@ func (b *Backend) init() error {
 			if err := checkFormat(formatPath, data); err != nil {
 				return err
 			}
-			// A complete store has every subdirectory; recreate any that
-			// was removed by hand (tmp and locks hold nothing durable).
-			return b.makeSubdirs()
+			// A complete store has records/ and blobs/: one that lost
+			// either is damaged and must not be served as empty (a Sweep
+			// would then delete every blob). tmp/ and locks/ hold nothing
+			// durable and are recreated.
+			for _, d := range []string{b.records, b.blobs} {
+				if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+					return &corruptError{path: d, reason: "missing directory of a complete store"}
+				}
+			}
+			if err := b.makeSubdirs(); err != nil {
+				return err
+			}
+			// The process that created the store may have died between
+			// writing FORMAT and syncing the directory: sync it before
+			// acknowledging anything written into this store.
+			return syncDir(b.dir)
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -238,9 +253,7 @@ func (b *Backend) init() error {
 		if errors.Is(err, fs.ErrNotExist) {
 			// Sync the parent too, so that a power loss cannot take the
 			// new directory and the writes that go into it.
-			if err = os.MkdirAll(b.dir, dirMode); err == nil {
-				err = syncDir(filepath.Dir(b.dir))
-			}
+			err = mkdirAllSync(b.dir)
 		}
 		if err != nil {
 			return fmt.Errorf("filebackend: %w", err)
@@ -288,6 +301,28 @@ func (b *Backend) init() error {
 	return syncDir(b.dir)
 }
 
+// mkdirAllSync creates dir and any missing ancestors (mode 0700), syncing
+// the parent of each directory it creates, so that a power loss cannot take
+// a new directory and what is later written into it.
+func mkdirAllSync(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
 // readFormat reads the FORMAT file at path, at most maxFormatSize bytes.
 func (b *Backend) readFormat(path string) ([]byte, error) {
 	b.cfg.note("open", path)
@@ -321,17 +356,26 @@ func (b *Backend) checkUnfinished() error {
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
+	if slices.Contains(names, formatName) {
+		return errFormatAppeared
+	}
 	for _, name := range names {
 		switch name {
-		case formatName:
-			return errFormatAppeared
 		case locksName, tmpName:
 			continue
 		case recordsName, blobsName:
 			sub := filepath.Join(b.dir, name)
 			b.cfg.note("readdir", sub)
-			if entries, err := readDirNames(sub); err != nil || len(entries) == 0 {
+			entries, err := readDirNames(sub)
+			if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
 				continue
+			}
+			if err == nil {
+				// A store being created by another process may have
+				// written a record meanwhile: look for FORMAT again.
+				if _, serr := os.Stat(filepath.Join(b.dir, formatName)); serr == nil {
+					return errFormatAppeared
+				}
 			}
 		}
 		return fmt.Errorf("filebackend: %s is not a store: it is not empty and has no %s file", b.dir, formatName)
@@ -514,6 +558,7 @@ func (b *Backend) writeTemp(data []byte) (path string, err error) {
 		_, err = f.Write(data)
 	}
 	if err == nil {
+		b.cfg.note("sync", path)
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -566,27 +611,51 @@ func (b *Backend) lockRecord(ctx context.Context, key string) (unlock func(), er
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if s.f == nil {
-		path := filepath.Join(b.locks, lockFileName(stripeOf(key)))
-		b.cfg.note("open", path)
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
-		if err == nil {
-			if err = f.Chmod(fileMode); err != nil {
-				_ = f.Close()
+	path := filepath.Join(b.locks, lockFileName(stripeOf(key)))
+	for {
+		if s.f == nil {
+			b.cfg.note("open", path)
+			f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+			if err == nil {
+				if err = f.Chmod(fileMode); err != nil {
+					_ = f.Close()
+				}
 			}
+			if err != nil {
+				<-s.sem
+				return nil, fmt.Errorf("filebackend: %w", err)
+			}
+			s.f = f
 		}
-		if err != nil {
+		if err := lockFile(ctx, s.f); err != nil {
+			<-s.sem
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("filebackend: %w", err)
+		}
+		// A lock on a file that is no longer at its path (locks/ cleaned
+		// by hand) would not exclude processes that open the path now:
+		// take the lock on the file that is there.
+		held, herr := s.f.Stat()
+		now, nerr := os.Stat(path)
+		if herr == nil && nerr == nil && os.SameFile(held, now) {
+			break
+		}
+		if err := cmp.Or(herr, nerr); !errors.Is(err, fs.ErrNotExist) {
+			_ = unlockFile(s.f)
 			<-s.sem
 			return nil, fmt.Errorf("filebackend: %w", err)
 		}
-		s.f = f
-	}
-	if err := lockFile(ctx, s.f); err != nil {
-		<-s.sem
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return nil, err
+		_ = unlockFile(s.f)
+		_ = s.f.Close()
+		s.f = nil
+		if errors.Is(nerr, fs.ErrNotExist) {
+			if err := os.MkdirAll(b.locks, dirMode); err != nil {
+				<-s.sem
+				return nil, fmt.Errorf("filebackend: %w", err)
+			}
 		}
-		return nil, fmt.Errorf("filebackend: %w", err)
 	}
 	return func() {
 		// An unlock that fails leaves the flock held until Close; the
@@ -688,10 +757,12 @@ func (b *Backend) putRecord(ctx context.Context, key string, update bool, revisi
 			return 0, err
 		}
 	}
+	b.cfg.note("rename", b.recordPath(key))
 	if err := os.Rename(tmp, b.recordPath(key)); err != nil {
 		return 0, fmt.Errorf("filebackend: %w", err)
 	}
 	tmp = ""
+	b.cfg.note("dirsync", b.records)
 	if err := b.recordsSync.sync(); err != nil {
 		return 0, err
 	}
@@ -723,9 +794,11 @@ func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64)
 	if cur.rev != revision {
 		return backend.ErrConflict
 	}
+	b.cfg.note("remove", b.recordPath(key))
 	if err := os.Remove(b.recordPath(key)); err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
+	b.cfg.note("dirsync", b.records)
 	return b.recordsSync.sync()
 }
 
@@ -748,6 +821,7 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	b.cfg.note("link", b.blobPath(key))
 	err = os.Link(tmp, b.blobPath(key))
 	_ = os.Remove(tmp)
 	if errors.Is(err, fs.ErrExist) {
@@ -756,6 +830,7 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
+	b.cfg.note("dirsync", b.blobs)
 	return b.blobsSync.sync()
 }
 
@@ -802,6 +877,7 @@ func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	b.cfg.note("remove", b.blobPath(key))
 	err = os.Remove(b.blobPath(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -809,6 +885,7 @@ func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
+	b.cfg.note("dirsync", b.blobs)
 	return b.blobsSync.sync()
 }
 
@@ -919,6 +996,14 @@ func (b *Backend) ListRecords(ctx context.Context, prefix, after string, limit i
 			return nil, err
 		}
 		out = append(out, backend.Record{Key: r.key, Revision: r.rev, Data: r.data})
+	}
+	// Another process may have renamed a record into place and not yet
+	// synced the directory. A caller that acts on what it listed (Sweep
+	// deleting the blobs an old content referred to) must not act on a
+	// change a power loss could undo: make every listed change durable.
+	b.cfg.note("dirsync", b.records)
+	if err := b.recordsSync.sync(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

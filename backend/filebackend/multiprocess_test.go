@@ -1,3 +1,5 @@
+//go:build unix
+
 package filebackend_test
 
 import (

@@ -1,0 +1,176 @@
+//go:build unix
+
+package filebackend
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/secretstore/secretstore/backend"
+)
+
+// fbTrace records the file system operations a backend makes.
+type fbTrace struct {
+	mu  sync.Mutex
+	ops []string
+}
+
+func (tr *fbTrace) hook(op, path string) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.ops = append(tr.ops, op+" "+filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path))
+}
+
+func (tr *fbTrace) take() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := tr.ops
+	tr.ops = nil
+	return out
+}
+
+// fbOps keeps the operations that matter for durability, with paths
+// reduced to their directory (a temp file's name is random).
+func fbOps(ops []string) []string {
+	var out []string
+	for _, o := range ops {
+		op, path, _ := strings.Cut(o, " ")
+		dir, name, _ := strings.Cut(path, "/")
+		if op == "dirsync" { // the path is the directory itself
+			dir = name
+		}
+		switch op {
+		case "sync", "rename", "link", "remove", "dirsync":
+			out = append(out, op+" "+dir)
+		}
+	}
+	return out
+}
+
+// TestWriteOrder checks the order that makes every write durable before it
+// is acknowledged and never leaves a record pointing at nothing: a new file
+// is synced before it is renamed or linked into place, and the directory is
+// synced after that and before the call returns.
+func TestWriteOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := &fbTrace{}
+	b, err := Open(t.TempDir(), withFileHook(tr.hook))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	tr.take()
+
+	require.NoError(t, b.PutBlob(ctx, "v1/blob", []byte("sealed")))
+	assert.Equal(t, []string{"sync tmp", "link blobs", "dirsync blobs"}, fbOps(tr.take()), "PutBlob")
+
+	rev, err := b.CreateRecord(ctx, "secret/a", []byte("one"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sync tmp", "rename records", "dirsync records"}, fbOps(tr.take()), "CreateRecord")
+
+	rev, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("two"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sync tmp", "rename records", "dirsync records"}, fbOps(tr.take()), "UpdateRecord")
+
+	require.NoError(t, b.DeleteRecord(ctx, "secret/a", rev))
+	assert.Equal(t, []string{"remove records", "dirsync records"}, fbOps(tr.take()), "DeleteRecord")
+
+	require.NoError(t, b.DeleteBlob(ctx, "v1/blob"))
+	assert.Equal(t, []string{"remove blobs", "dirsync blobs"}, fbOps(tr.take()), "DeleteBlob")
+
+	// A listing makes what it returns durable, so that a caller acting on
+	// it (Sweep) never acts on a change a power loss could undo.
+	_, err = b.CreateRecord(ctx, "secret/b", []byte("x"))
+	require.NoError(t, err)
+	tr.take()
+	_, err = b.ListRecords(ctx, "", "", 10)
+	require.NoError(t, err)
+	assert.Contains(t, fbOps(tr.take()), "dirsync records", "ListRecords")
+
+	// A failed compare-and-swap renames nothing.
+	_, err = b.UpdateRecord(ctx, "secret/b", 12345, []byte("y"))
+	require.ErrorIs(t, err, backend.ErrConflict)
+	assert.NotContains(t, fbOps(tr.take()), "rename records", "UpdateRecord that lost")
+}
+
+// TestOpenRefusesLostDirectories checks that a complete store that lost
+// records/ or blobs/ is reported as damaged instead of opening as an empty
+// store, whose Sweep would then delete every blob.
+func TestOpenRefusesLostDirectories(t *testing.T) {
+	t.Parallel()
+	for _, lost := range []string{"records", "blobs"} {
+		t.Run(lost, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dir := t.TempDir()
+			b, err := Open(dir)
+			require.NoError(t, err)
+			require.NoError(t, b.PutBlob(ctx, "v1/x", []byte("x")))
+			_, err = b.CreateRecord(ctx, "secret/x", []byte("x"))
+			require.NoError(t, err)
+			require.NoError(t, b.Close())
+			require.NoError(t, os.RemoveAll(filepath.Join(dir, lost)))
+
+			_, err = Open(dir)
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, ErrCorrupt), "got %v, want ErrCorrupt", err)
+			assert.Contains(t, err.Error(), filepath.Join(dir, lost))
+		})
+	}
+	t.Run("tmp and locks are recreated", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		b, err := Open(dir)
+		require.NoError(t, err)
+		_, err = b.CreateRecord(context.Background(), "secret/x", []byte("x"))
+		require.NoError(t, err)
+		require.NoError(t, b.Close())
+		require.NoError(t, os.RemoveAll(filepath.Join(dir, "tmp")))
+		require.NoError(t, os.RemoveAll(filepath.Join(dir, "locks")))
+		b, err = Open(dir)
+		require.NoError(t, err)
+		defer b.Close()
+		r, err := b.GetRecord(context.Background(), "secret/x", 0)
+		require.NoError(t, err)
+		assert.Equal(t, []byte("x"), r.Data)
+	})
+}
+
+// TestLockFileReplaced checks that removing locks/ while a Backend runs
+// cannot let two writers hold one stripe: a lock on a file that is no
+// longer at its path is taken again on the file that is.
+func TestLockFileReplaced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := Open(dir)
+	require.NoError(t, err)
+	defer a.Close()
+	rev, err := a.CreateRecord(ctx, "secret/k", []byte("0"))
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "locks")))
+	rev, err = a.UpdateRecord(ctx, "secret/k", rev, []byte("1"))
+	require.NoError(t, err, "update after locks/ was removed")
+	b, err := Open(dir)
+	require.NoError(t, err)
+	defer b.Close()
+
+	// Both handles now lock the same file: a held stripe in one blocks
+	// the other.
+	unlock, err := a.lockRecord(ctx, "secret/k")
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = b.lockRecord(cctx, "secret/k")
+	assert.ErrorIs(t, err, context.Canceled, "the second handle got a stripe the first holds")
+	unlock()
+	_, err = b.UpdateRecord(ctx, "secret/k", rev, []byte("2"))
+	assert.NoError(t, err)
+}
