@@ -104,7 +104,11 @@
 // A backend stores metadata records (compare-and-swap on a revision) and
 // immutable value blobs, and knows nothing of Secrets Manager: see package
 // backend, and package backendtest for the conformance suite every backend
-// should pass. Package membackend is the in-memory backend. Records are
+// should pass. Package membackend is the in-memory backend; package
+// filebackend keeps a store in a directory, durable and shared safely by
+// several processes. A secret is stored as one small record and, once it
+// has many versions, immutable chunks of older version entries, so that a
+// write does not grow with the number of versions. Records are
 // stored in a versioned binary format (record.go): readers keep decoding
 // every format version they have ever written, so a store written by one
 // release opens with every later one.
