@@ -12,9 +12,10 @@
 // Authorization header; requests without one use the default region. Each
 // region is its own namespace over the shared backend, as AWS regions are.
 //
-// SECURITY: this version does NOT verify SigV4 signatures. Any client that
-// can reach the handler can read and change every secret. Serve it only on a
-// loopback interface or behind something that authenticates callers.
+// SECURITY: SigV4 signatures are verified only with WithCredentials. Without
+// it any client that can reach the handler can read and change every secret:
+// serve it only on a loopback interface or behind something that
+// authenticates callers.
 //
 // Besides the AWS operations the handler answers
 //
@@ -79,6 +80,8 @@ type config struct {
 	engineOpts    []secretstore.Option
 	allowReset    bool
 	logger        *slog.Logger
+	credentials   map[string]string // nil: signatures are not checked
+	now           func() time.Time  // nil: time.Now
 }
 
 // WithDefaultRegion sets the region of requests that carry no SigV4
@@ -97,7 +100,9 @@ func WithEngineOptions(opts ...secretstore.Option) Option {
 }
 
 // WithAllowReset enables POST /_secretstore/reset, which deletes every secret
-// (default false: the path answers 404). Meant for test fixtures.
+// (default false: the path answers 404). Meant for test fixtures; the
+// endpoint is not authenticated, so NewHandler refuses it together with
+// WithCredentials.
 func WithAllowReset(allow bool) Option {
 	return optionFunc(func(c *config) { c.allowReset = allow })
 }
@@ -131,6 +136,14 @@ func NewHandler(b backend.Backend, opts ...Option) (*Handler, error) {
 	cfg := config{defaultRegion: "us-east-1"}
 	for _, o := range opts {
 		o.apply(&cfg)
+	}
+	if err := checkCredentials(cfg.credentials); err != nil {
+		return nil, fmt.Errorf("awsapi: NewHandler: %w", err)
+	}
+	if cfg.allowReset && cfg.credentials != nil {
+		// The reset endpoint is not signed: with it, anyone who reaches
+		// a server that otherwise checks signatures could wipe it.
+		return nil, errors.New("awsapi: NewHandler: WithAllowReset cannot be combined with WithCredentials: the reset endpoint is unauthenticated")
 	}
 	h := &Handler{b: b, cfg: cfg, engines: map[string]*secretstore.Engine{}}
 	if _, err := h.engine(cfg.defaultRegion); err != nil {
@@ -275,20 +288,23 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rl *reqLog) {
 		h.writeError(w, rl, &apiError{http.StatusBadRequest, codeSerializ, "Content-Type must be " + contentType + "."})
 		return
 	}
-	region, aerr := h.region(r)
+	var region string
+	var body []byte
+	var aerr *apiError
+	if h.cfg.credentials == nil {
+		if region, aerr = h.region(r); aerr == nil {
+			rl.region = region
+			body, aerr = readBody(w, r)
+		}
+	} else {
+		// The signature covers the body, so read it first.
+		if body, aerr = readBody(w, r); aerr == nil {
+			region, aerr = h.verify(r, body)
+			rl.region = region
+		}
+	}
 	if aerr != nil {
 		h.writeError(w, rl, aerr)
-		return
-	}
-	rl.region = region
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.writeError(w, rl, &apiError{http.StatusRequestEntityTooLarge, codeSerializ, fmt.Sprintf("The request body is larger than %d bytes.", MaxBodyBytes)})
-			return
-		}
-		h.writeError(w, rl, &apiError{http.StatusBadRequest, codeSerializ, "The request body could not be read."})
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -305,6 +321,19 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rl *reqLog) {
 		return
 	}
 	h.writeJSON(w, rl, http.StatusOK, out)
+}
+
+// readBody reads the request body, up to MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, codeSerializ, fmt.Sprintf("The request body is larger than %d bytes.", MaxBodyBytes)}
+		}
+		return nil, &apiError{http.StatusBadRequest, codeSerializ, "The request body could not be read."}
+	}
+	return body, nil
 }
 
 // region returns the region of the request's SigV4 credential scope

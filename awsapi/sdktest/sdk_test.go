@@ -929,3 +929,73 @@ func TestRegions(t *testing.T) {
 		assert.Equal(t, tc.arn, aws.ToString(l.SecretList[0].ARN))
 	}
 }
+
+// sigServer serves a handler that verifies SigV4 with one key pair.
+func sigServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	return newServer(t, awsapi.WithCredentials(map[string]string{"AKIDSIG": "sig-secret-key"}))
+}
+
+// sigClient returns a real SDK client for region that signs with akid and
+// secret.
+func sigClient(srv *httptest.Server, region, akid, secret string) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{
+		Region:           region,
+		BaseEndpoint:     aws.String(srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, ""),
+		RetryMaxAttempts: 1,
+	})
+}
+
+func TestSigV4SDKSigned(t *testing.T) {
+	t.Parallel()
+	srv := sigServer(t)
+	ctx := context.Background()
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		c := sigClient(srv, region, "AKIDSIG", "sig-secret-key")
+		out := create(t, c, "signed", "value with spaces  and\ttabs")
+		assert.Regexp(t, arnRE(region, "signed"), aws.ToString(out.ARN))
+		g, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("signed")})
+		require.NoError(t, err)
+		assert.Equal(t, "value with spaces  and\ttabs", aws.ToString(g.SecretString))
+		p := secretsmanager.NewListSecretsPaginator(c, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(1)})
+		for p.HasMorePages() {
+			_, err := p.NextPage(ctx)
+			require.NoError(t, err)
+		}
+	}
+}
+
+func TestSigV4SDKRejected(t *testing.T) {
+	t.Parallel()
+	srv := sigServer(t)
+	ctx := context.Background()
+	tests := []struct {
+		name, akid, secret, code, message string
+	}{
+		{"wrong secret key", "AKIDSIG", "wrong-secret-key", "InvalidSignatureException",
+			"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."},
+		{"unknown access key", "AKIDUNKNOWN", "sig-secret-key", "UnrecognizedClientException",
+			"The security token included in the request is invalid."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := sigClient(srv, "us-east-1", tt.akid, tt.secret)
+			_, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+			var ge *smithy.GenericAPIError
+			require.ErrorAs(t, err, &ge)
+			assert.Equal(t, tt.code, ge.ErrorCode())
+			assert.Equal(t, tt.message, ge.ErrorMessage())
+			assert.NotContains(t, err.Error(), tt.secret)
+		})
+	}
+
+	// Nothing was written by the rejected client.
+	_, err := sigClient(srv, "us-east-1", "AKIDSIG", "wrong-secret-key").CreateSecret(ctx,
+		&secretsmanager.CreateSecretInput{Name: aws.String("nope"), SecretString: aws.String("x")})
+	require.Error(t, err)
+	l, err := sigClient(srv, "us-east-1", "AKIDSIG", "sig-secret-key").ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+	require.NoError(t, err)
+	assert.Empty(t, l.SecretList)
+}
