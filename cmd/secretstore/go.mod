@@ -1,0 +1,18 @@
+module github.com/secretstore/secretstore/cmd/secretstore
+
+go 1.26.0
+
+require (
+	github.com/secretstore/secretstore v0.0.0
+	github.com/stretchr/testify v1.11.1
+)
+
+require (
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)
+
+replace github.com/secretstore/secretstore => ../..

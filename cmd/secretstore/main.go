@@ -1,0 +1,555 @@
+// Command secretstore runs an AWS Secrets Manager compatible server over a
+// secretstore.
+//
+// Usage:
+//
+//	secretstore serve [flags]   serve the Secrets Manager API over HTTP
+//	secretstore version         print the version
+//
+// By default serve keeps its store in secretstore/store under the user cache
+// directory (os.UserCacheDir) and encrypts values under a 32-byte master key
+// kept apart from the store, in secretstore/master.key under the user config
+// directory (os.UserConfigDir). The first run creates the key file with 32
+// random bytes and mode 0600, in a directory of mode 0700.
+//
+// SECURITY: without --credentials the server checks no signatures, and anyone
+// who can reach it can read and change every secret. serve therefore refuses
+// to listen on an address other than loopback without --credentials, unless
+// --insecure is given.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/awsapi"
+	"github.com/secretstore/secretstore/backend"
+	"github.com/secretstore/secretstore/backend/filebackend"
+	"github.com/secretstore/secretstore/backend/membackend"
+)
+
+const (
+	// masterKeySize is the size of a LocalKeys master key.
+	masterKeySize = 32
+
+	// shutdownTimeout bounds how long serve waits for requests in flight
+	// when it is told to stop.
+	shutdownTimeout = 10 * time.Second
+
+	// maxCredentialsFile bounds the size of a --credentials file.
+	maxCredentialsFile = 1 << 20
+)
+
+// version is the version string printed by "secretstore version". Release
+// builds set it with -ldflags "-X main.version=...".
+var version = ""
+
+const usage = `usage: secretstore <command> [flags]
+
+commands:
+  serve     serve the AWS Secrets Manager API over HTTP
+  version   print the version
+
+Run "secretstore serve -h" for the flags of serve.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args (without the program name) and returns the
+// exit code: 0 on success, 2 on a usage error, 1 on any other error. A
+// server runs until ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "version":
+		if len(args) > 1 {
+			fmt.Fprintln(stderr, "secretstore: version takes no arguments")
+			return 2
+		}
+		fmt.Fprintln(stdout, "secretstore", versionString())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "secretstore: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// versionString returns the version of the binary: the one set at link
+// time, else the module version recorded in the build, else "(devel)".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// usageError is an error in the command line or the configuration it names:
+// serve reports it and exits with code 2.
+type usageError struct {
+	msg     string
+	printed bool // the flag package has printed it already
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// serveConfig is the parsed command line of serve.
+type serveConfig struct {
+	addr        string
+	dir         string // "" with memory
+	memory      bool
+	keyFile     string // "" with memory
+	allowReset  bool
+	credentials string // file; "" for none
+	insecure    bool
+	region      string
+}
+
+// serve runs "secretstore serve args".
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseServe(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil {
+		err = runServer(ctx, cfg, stdout, stderr)
+	}
+	if err != nil {
+		ue, isUsage := errors.AsType[*usageError](err)
+		if !isUsage || !ue.printed {
+			fmt.Fprintln(stderr, "secretstore serve:", err)
+		}
+		if isUsage {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// parseServe parses the flags of serve and checks that they make sense
+// together. Parse errors are printed to stderr by the flag package.
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	var cfg serveConfig
+	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.StringVar(&cfg.addr, "addr", "127.0.0.1:4566", "`address` to listen on (port 0 picks a free port)")
+	fset.StringVar(&cfg.dir, "dir", "", "`directory` of the store (default secretstore/store in the user cache directory)")
+	fset.BoolVar(&cfg.memory, "memory", false, "keep the store in memory only; it is lost when the server stops (not with --dir)")
+	fset.StringVar(&cfg.keyFile, "master-key-file", "", "`file` of the 32-byte master key, created on first use; must be outside the store directory (default secretstore/master.key in the user config directory)")
+	fset.BoolVar(&cfg.allowReset, "allow-reset", false, "enable POST /_secretstore/reset, which deletes every secret (not with --credentials)")
+	fset.StringVar(&cfg.credentials, "credentials", "", "`file` of lines \"ACCESS_KEY_ID SECRET_ACCESS_KEY\" (# starts a comment); turns on SigV4 signature checking")
+	fset.BoolVar(&cfg.insecure, "insecure", false, "allow listening on an address other than loopback without --credentials")
+	fset.StringVar(&cfg.region, "region", "us-east-1", "`region` of requests that carry no SigV4 credential scope")
+	fset.Usage = func() {
+		fmt.Fprintln(fset.Output(), "usage: secretstore serve [flags]")
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, &usageError{msg: err.Error(), printed: true}
+	}
+	if fset.NArg() > 0 {
+		return cfg, usagef("unexpected argument %q", fset.Arg(0))
+	}
+	set := map[string]bool{}
+	fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if cfg.memory && set["dir"] {
+		return cfg, usagef("--memory and --dir cannot be used together")
+	}
+	if cfg.memory && set["master-key-file"] {
+		return cfg, usagef("--master-key-file has no use with --memory: an in-memory store uses a key that lives as long as the process")
+	}
+	if cfg.allowReset && cfg.credentials != "" {
+		return cfg, usagef("--allow-reset cannot be used with --credentials: the reset endpoint is not authenticated")
+	}
+	if cfg.region == "" {
+		return cfg, usagef("--region must not be empty")
+	}
+	if set["dir"] && cfg.dir == "" {
+		return cfg, usagef("--dir must not be empty")
+	}
+	if set["master-key-file"] && cfg.keyFile == "" {
+		return cfg, usagef("--master-key-file must not be empty")
+	}
+	loopback, err := isLoopback(cfg.addr)
+	if err != nil {
+		return cfg, err
+	}
+	if !loopback && cfg.credentials == "" && !cfg.insecure {
+		return cfg, usagef("refusing to listen on %s, which is not a loopback address, without --credentials: "+
+			"anyone who can reach it could read and change every secret; use --credentials FILE, "+
+			"or --insecure to serve without authentication anyway", cfg.addr)
+	}
+	if cfg.memory {
+		return cfg, nil
+	}
+	if cfg.dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return cfg, usagef("no default directory for the store: use --dir or --memory (%v)", err)
+		}
+		cfg.dir = filepath.Join(cache, "secretstore", "store")
+	}
+	if cfg.keyFile == "" {
+		conf, err := os.UserConfigDir()
+		if err != nil {
+			return cfg, usagef("no default place for the master key: use --master-key-file (%v)", err)
+		}
+		cfg.keyFile = filepath.Join(conf, "secretstore", "master.key")
+	}
+	if cfg.dir, err = filepath.Abs(cfg.dir); err != nil {
+		return cfg, err
+	}
+	if cfg.keyFile, err = filepath.Abs(cfg.keyFile); err != nil {
+		return cfg, err
+	}
+	if within(cfg.dir, cfg.keyFile) || within(resolve(cfg.dir), resolve(cfg.keyFile)) {
+		return cfg, usagef("master key file %s is inside the store directory %s: keep the key apart from the data it protects", cfg.keyFile, cfg.dir)
+	}
+	return cfg, nil
+}
+
+// isLoopback reports whether addr (host:port) listens on loopback only. An
+// empty host means every interface. Host names other than "localhost" are
+// not resolved and count as not loopback.
+func isLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, usagef("bad --addr %q: %v", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// within reports whether path is dir or lies under it. Both are absolute
+// and clean.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// resolve returns path with the symbolic links of its longest existing
+// prefix resolved, so that within sees through links.
+func resolve(path string) string {
+	rest := ""
+	for p := path; ; {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return path
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
+}
+
+// runServer serves the store that cfg names until ctx is done.
+func runServer(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (err error) {
+	opts := []awsapi.Option{
+		awsapi.WithDefaultRegion(cfg.region),
+		awsapi.WithAllowReset(cfg.allowReset),
+		awsapi.WithLogger(slog.New(slog.NewJSONHandler(stderr, nil))),
+	}
+	if cfg.credentials != "" {
+		creds, warning, err := readCredentials(cfg.credentials)
+		if err != nil {
+			return err
+		}
+		if warning != "" {
+			fmt.Fprintln(stderr, "secretstore serve: warning:", warning)
+		}
+		opts = append(opts, awsapi.WithCredentials(creds))
+	}
+
+	var b backend.Backend
+	where := "in memory"
+	if cfg.memory {
+		b = membackend.New()
+	} else {
+		master, warning, err := loadOrCreateKey(cfg.keyFile)
+		if err != nil {
+			return err
+		}
+		if warning != "" {
+			fmt.Fprintln(stderr, "secretstore serve: warning:", warning)
+		}
+		keys, err := secretstore.NewLocalKeys(master)
+		clear(master)
+		if err != nil {
+			return err
+		}
+		fb, err := filebackend.Open(cfg.dir)
+		if err != nil {
+			return err
+		}
+		b = fb
+		where = "store " + fb.Dir()
+		opts = append(opts, awsapi.WithEngineOptions(secretstore.WithKeys(keys)))
+	}
+	defer func() {
+		if cerr := b.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+
+	h, err := awsapi.NewHandler(b, opts...)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(slog.NewJSONHandler(stderr, nil), slog.LevelError),
+	}
+	fmt.Fprintf(stdout, "secretstore: serving Secrets Manager on http://%s (%s)\n", ln.Addr(), where)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// readCredentials reads a --credentials file: one "ACCESS_KEY_ID
+// SECRET_ACCESS_KEY" pair a line; blank lines and lines starting with # are
+// skipped. It returns a warning if the file is readable by other users.
+func readCredentials(path string) (creds map[string]string, warning string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("credentials: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", fmt.Errorf("credentials: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("credentials file %s is not a regular file", path)
+	}
+	if fi.Size() > maxCredentialsFile {
+		return nil, "", fmt.Errorf("credentials file %s is larger than %d bytes", path, maxCredentialsFile)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		warning = fmt.Sprintf("credentials file %s has mode %04o, which lets other users read it: chmod 600 it", path, perm)
+	}
+	creds = map[string]string{}
+	sc := bufio.NewScanner(io.LimitReader(f, maxCredentialsFile))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 {
+			// Never quote the line: it may hold a secret key.
+			return nil, "", fmt.Errorf("credentials file %s, line %d: want \"ACCESS_KEY_ID SECRET_ACCESS_KEY\", got %d fields", path, n, len(fields))
+		}
+		id, secret := fields[0], fields[1]
+		if strings.ContainsAny(id, "/,=") {
+			return nil, "", fmt.Errorf("credentials file %s, line %d: access key ID holds '/', ',' or '='", path, n)
+		}
+		if _, dup := creds[id]; dup {
+			return nil, "", fmt.Errorf("credentials file %s, line %d: access key ID %s appears twice", path, n, id)
+		}
+		creds[id] = secret
+	}
+	if err := sc.Err(); err != nil {
+		return nil, "", fmt.Errorf("credentials file %s: %w", path, err)
+	}
+	if len(creds) == 0 {
+		return nil, "", fmt.Errorf("credentials file %s holds no credentials", path)
+	}
+	return creds, warning, nil
+}
+
+// loadOrCreateKey returns the master key in the file path, creating the file
+// with a random key if it does not exist. The file's directory is created
+// with mode 0700 if it is missing, and the file has mode 0600, both set
+// explicitly whatever the umask. It returns a warning if an existing file
+// is readable by other users.
+func loadOrCreateKey(path string) (key []byte, warning string, err error) {
+	key, warning, err = readKey(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, warning, err
+	}
+	dir := filepath.Dir(path)
+	if err := makePrivateDir(dir); err != nil {
+		return nil, "", fmt.Errorf("master key directory: %w", err)
+	}
+	key = make([]byte, masterKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, "", err
+	}
+	// Write the key whole to a temp file, then link it to its name, so that
+	// no run ever reads a partly written key, and two first runs racing
+	// end up with the same key.
+	f, err := os.CreateTemp(dir, ".master-key-*.tmp")
+	if err != nil {
+		clear(key)
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(key)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, path)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		clear(key)
+		return readKey(path) // another run created it first
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		clear(key)
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	return key, "", nil
+}
+
+// readKey reads the master key in the file path. A missing file is an error
+// wrapping fs.ErrNotExist.
+func readKey(path string) (key []byte, warning string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("master key file %s is not a regular file", path)
+	}
+	key, err = io.ReadAll(io.LimitReader(f, masterKeySize+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("master key: %w", err)
+	}
+	if len(key) != masterKeySize {
+		size := fmt.Sprint(len(key))
+		if len(key) > masterKeySize {
+			size = fmt.Sprintf("more than %d", masterKeySize)
+		}
+		clear(key)
+		return nil, "", fmt.Errorf("master key file %s holds %s bytes, want exactly %d; "+
+			"use --master-key-file to name the right file (values sealed under another key stay unreadable)",
+			path, size, masterKeySize)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		warning = fmt.Sprintf("master key file %s has mode %04o, which lets other users read it: chmod 600 it", path, perm)
+	}
+	return key, warning, nil
+}
+
+// makePrivateDir creates dir and its missing parents with mode 0700, set
+// explicitly whatever the umask. It leaves directories that exist alone.
+func makePrivateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := makePrivateDir(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made by another run meanwhile
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+// syncDir fsyncs the directory dir, making the names it holds durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
