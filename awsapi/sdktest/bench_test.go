@@ -1,0 +1,128 @@
+package sdktest
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/awsapi"
+	"github.com/secretstore/secretstore/backend/membackend"
+)
+
+const (
+	benchSecrets   = 64   // secrets created before timing starts
+	benchValueSize = 1024 // bytes in each SecretString
+	benchMixPeriod = 5    // one Put followed by four Gets
+)
+
+// benchValue is the 1 KiB SecretString used for every create and put.
+var benchValue = strings.Repeat("x", benchValueSize)
+
+// benchSetup serves a fresh in-memory awsapi Handler over loopback and
+// returns a real SDK client for it together with the names of
+// benchSecrets pre-created secrets. Prune age 0 lets a Put drop old
+// unlabelled versions at once, so the version quota never fails a Put.
+func benchSetup(b *testing.B) (*secretsmanager.Client, []string) {
+	b.Helper()
+	h, err := awsapi.NewHandler(membackend.New(),
+		awsapi.WithEngineOptions(secretstore.WithPruneAge(0)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	c := newClient(srv, "us-east-1")
+
+	names := make([]string, benchSecrets)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench/secret-%02d", i)
+		if _, err := c.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+			Name:         aws.String(names[i]),
+			SecretString: aws.String(benchValue),
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c, names
+}
+
+// benchOp performs the i-th operation of the mix on one of names: every
+// benchMixPeriod-th operation is a PutSecretValue, the rest are
+// GetSecretValue calls.
+func benchOp(ctx context.Context, c *secretsmanager.Client, names []string, i int) error {
+	id := aws.String(names[i%len(names)])
+	if i%benchMixPeriod == 0 {
+		_, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+			SecretId:     id,
+			SecretString: aws.String(benchValue),
+		})
+		return err
+	}
+	out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: id})
+	if err == nil && len(aws.ToString(out.SecretString)) != benchValueSize {
+		err = fmt.Errorf("GetSecretValue %s: got %d bytes, want %d",
+			*id, len(aws.ToString(out.SecretString)), benchValueSize)
+	}
+	return err
+}
+
+// benchSubset returns the share of names that client k of n works on.
+func benchSubset(names []string, k, n int) []string {
+	return names[k*len(names)/n : (k+1)*len(names)/n]
+}
+
+// BenchmarkEndpoint measures end-to-end throughput of the awsapi HTTP
+// endpoint driven by the real aws-sdk-go-v2 client (issue 4): a 1:4 mix
+// of PutSecretValue and GetSecretValue with 1 KiB values over 64 secrets.
+func BenchmarkEndpoint(b *testing.B) {
+	b.Run("clients=1", func(b *testing.B) {
+		c, names := benchSetup(b)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := benchOp(ctx, c, names, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+
+	b.Run("clients=8", func(b *testing.B) {
+		const clients = 8
+		procs := runtime.GOMAXPROCS(0)
+		if procs > clients || clients%procs != 0 {
+			b.Skipf("GOMAXPROCS=%d does not divide %d clients", procs, clients)
+		}
+		c, names := benchSetup(b)
+		ctx := context.Background()
+		var next atomic.Int32
+		b.SetParallelism(clients / procs) // RunParallel starts parallelism*GOMAXPROCS goroutines
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			k := int(next.Add(1)) - 1
+			mine := benchSubset(names, k%clients, clients)
+			for i := 0; pb.Next(); i++ {
+				if err := benchOp(ctx, c, mine, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		if got := next.Load(); got != clients {
+			b.Fatalf("RunParallel ran %d goroutines, want %d", got, clients)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+}
