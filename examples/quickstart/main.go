@@ -24,12 +24,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,7 +112,11 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if rel, err := filepath.Rel(dir, keyFile); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return fmt.Errorf("master key file %s is inside the store directory %s: keep the key apart from the data it protects", keyFile, dir)
 	}
-	master, keyNote, err := loadOrCreateKey(keyFile)
+	master, keyCreated, err := secretstore.LoadKeyFile(keyFile, true)
+	keyNote := "read"
+	if keyCreated {
+		keyNote = "created: 32 random bytes, mode 0600"
+	}
 	if err != nil {
 		return err
 	}
@@ -366,133 +368,4 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-// loadOrCreateKey returns the master key in the file path, creating the file
-// with a random key if it does not exist, and a note saying which it did.
-// The file's directory is created with mode 0700 if it is missing, and the
-// file has mode 0600, both set explicitly whatever the umask.
-func loadOrCreateKey(path string) (key []byte, note string, err error) {
-	key, note, err = readKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, note, err
-	}
-	dir := filepath.Dir(path)
-	if err := makePrivateDir(dir); err != nil {
-		return nil, "", fmt.Errorf("master key directory: %w", err)
-	}
-	key = make([]byte, masterKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, "", err
-	}
-	// Write the key whole to a temp file, then link it to its name, so that
-	// no run ever reads a partly written key, and two first runs racing
-	// end up with the same key.
-	f, err := os.CreateTemp(dir, ".quickstart-key-*.tmp")
-	if err != nil {
-		return nil, "", fmt.Errorf("master key: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(key)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Link(tmp, path)
-	}
-	if errors.Is(err, fs.ErrExist) {
-		clear(key)
-		return readKey(path) // another run created it first
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		clear(key)
-		return nil, "", fmt.Errorf("master key: %w", err)
-	}
-	return key, "created: 32 random bytes, mode 0600", nil
-}
-
-// readKey reads the master key in the file path. A missing file is an
-// error wrapping fs.ErrNotExist.
-func readKey(path string) (key []byte, note string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("master key: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, "", fmt.Errorf("master key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, "", fmt.Errorf("master key file %s is not a regular file", path)
-	}
-	key, err = io.ReadAll(io.LimitReader(f, masterKeySize+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("master key: %w", err)
-	}
-	if len(key) != masterKeySize {
-		size := fmt.Sprint(len(key))
-		if len(key) > masterKeySize {
-			size = fmt.Sprintf("more than %d", masterKeySize)
-		}
-		clear(key)
-		return nil, "", fmt.Errorf("master key file %s holds %s bytes, want exactly %d: it is not a key the quickstart made; "+
-			"point $SECRETSTORE_MASTER_KEY_FILE at another file to start with a new key (values sealed under the old key stay unreadable)",
-			path, size, masterKeySize)
-	}
-	note = "read"
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		note = fmt.Sprintf("read; WARNING: mode %04o lets other users read it, chmod 600 it", perm)
-	}
-	return key, note, nil
-}
-
-// makePrivateDir creates dir and its missing parents with mode 0700, set
-// explicitly whatever the umask. It leaves directories that exist alone.
-func makePrivateDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s is not a directory", dir)
-		}
-		return nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if parent := filepath.Dir(dir); parent != dir {
-		if err := makePrivateDir(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // made by another run meanwhile
-		}
-		return err
-	}
-	return os.Chmod(dir, 0o700)
-}
-
-// syncDir fsyncs the directory dir, making the names it holds durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
