@@ -65,9 +65,10 @@ type Record struct {
 // either fail without effect or complete. After Close every method returns
 // ErrClosed.
 //
-// Keys are 1 to 1024 bytes of printable ASCII (0x21 to 0x7E), so that any
-// backend can store them as file names (escaped) or database text. Record
-// data and blobs of up to 1 MiB must be accepted. A record or blob stored
+// Keys are 1 to 1024 bytes of valid UTF-8 without control characters (the
+// engine itself only makes printable ASCII keys), so that any backend can
+// store them as escaped file names or database text. Record data and blobs
+// of up to 1 MiB must be accepted. A record or blob stored
 // with empty data is returned with a non-nil, empty Data.
 //
 // Errors other than the sentinels are transport or storage failures. A
