@@ -73,7 +73,7 @@ func (e *Engine) rotateSecret(ctx context.Context, in *RotateSecretInput) (*Rota
 		if fn == nil {
 			return nil, newError(CodeAccessDenied, "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.")
 		}
-		if p := s.Labels.holder(LabelPending); p != "" && p != s.Labels.holder(LabelCurrent) {
+		if s.Labels.rotationInProgress() {
 			return nil, errInvalidRequest(msgRotationInProgress)
 		}
 		if v, _ := findVersion(s.Versions, tok); v != nil {

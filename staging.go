@@ -196,3 +196,11 @@ func moveLabel(ls labelSet, m stageMove) (labelSet, error) {
 	}
 	return out, nil
 }
+
+// rotationInProgress reports whether a rotation has started and not
+// finished: AWSPENDING is on a version that is not AWSCURRENT (SPEC §2.11
+// step 3). AWSPENDING left on the AWSCURRENT version is a finished rotation.
+func (ls labelSet) rotationInProgress() bool {
+	p := ls.holder(LabelPending)
+	return p != "" && p != ls.holder(LabelCurrent)
+}

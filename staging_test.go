@@ -464,3 +464,23 @@ func TestCheckQuotaTable(t *testing.T) {
 		})
 	}
 }
+
+func TestRotationInProgress(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		ls   labelSet
+		want bool
+	}{
+		{"no pending", labelSet{{LabelCurrent, "v1"}}, false},
+		{"pending on current (finished)", labelSet{{LabelCurrent, "v1"}, {LabelPending, "v1"}}, false},
+		{"pending elsewhere", labelSet{{LabelCurrent, "v1"}, {LabelPending, "v2"}}, true},
+		{"pending on an empty secret", labelSet{{LabelPending, "p"}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.ls.rotationInProgress(); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

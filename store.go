@@ -1,6 +1,7 @@
 package secretstore
 
 import (
+	"cmp"
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/binary"
@@ -493,37 +494,17 @@ func (e *Engine) resolveChunks(ctx context.Context, meta, prev *secretMeta) erro
 		}
 	}
 	all = append(all, meta.Versions...)
-	slices.SortStableFunc(all, func(a, b *versionMeta) int { return cmpUint64(a.Seq, b.Seq) })
+	slices.SortStableFunc(all, func(a, b *versionMeta) int { return cmp.Compare(a.Seq, b.Seq) })
 	meta.Versions = all
 	meta.chunks = chunkStates(all)
 	return nil
 }
 
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// deleteKeys deletes blobs by key, best effort (see deleteBlobs).
+// deleteKeys deletes blobs by key that no record refers to any more. It is
+// best effort: a blob it fails to delete is an orphan that Sweep removes
+// later.
 func (e *Engine) deleteKeys(ctx context.Context, keys []string) {
 	if len(keys) == 0 {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	for _, k := range keys {
-		_ = e.b.DeleteBlob(ctx, k)
-	}
-}
-
-// deleteBlobs deletes blobs no record refers to any more. It is best effort:
-// a blob it fails to delete is an orphan that Sweep removes later.
-func (e *Engine) deleteBlobs(ctx context.Context, vs []*versionMeta) {
-	if len(vs) == 0 {
 		return
 	}
 	if ctx.Done() != nil {
@@ -531,11 +512,20 @@ func (e *Engine) deleteBlobs(ctx context.Context, vs []*versionMeta) {
 		// if the caller gives up now.
 		ctx = context.WithoutCancel(ctx)
 	}
+	for _, k := range keys {
+		_ = e.b.DeleteBlob(ctx, k)
+	}
+}
+
+// deleteBlobs deletes the value blobs of versions, as deleteKeys does.
+func (e *Engine) deleteBlobs(ctx context.Context, vs []*versionMeta) {
+	var keys []string
 	for _, v := range vs {
 		if v.Blob != "" {
-			_ = e.b.DeleteBlob(ctx, v.Blob)
+			keys = append(keys, v.Blob)
 		}
 	}
+	e.deleteKeys(ctx, keys)
 }
 
 // errRetry tells update that the attempt lost a race and must start again.
@@ -1333,36 +1323,6 @@ func (e *Engine) pruneIfOver(ctx context.Context, s *secretMeta) {
 		e.deleteBlobs(ctx, pruned)
 		return nil
 	})
-}
-
-// selectVersion picks the version a GetSecretValue names.
-func selectVersion(s *secretMeta, id, stage string) (*versionMeta, error) {
-	if id == "" && stage == "" {
-		stage = LabelCurrent
-	}
-	var v *versionMeta
-	if id != "" {
-		v, _ = findVersion(s.Versions, id)
-		if v == nil {
-			return nil, errVersionNotFound(id)
-		}
-		if stage != "" && !s.Labels.has(id, stage) {
-			return nil, errInvalidRequest(msgStageNotOnVersion)
-		}
-	} else {
-		h := s.Labels.holder(stage)
-		if h == "" {
-			return nil, errStageNotFound(stage)
-		}
-		v, _ = findVersion(s.Versions, h)
-	}
-	if v == nil || v.Kind == kindNone {
-		if id != "" {
-			return nil, errVersionNotFound(id)
-		}
-		return nil, errStageNotFound(stage)
-	}
-	return v, nil
 }
 
 // touch records that version v of s was read today, writing only when the

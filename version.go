@@ -126,3 +126,36 @@ func pruneVersions(vs []*versionMeta, ls labelSet, now time.Time, max int, age t
 // validToken reports whether a ClientRequestToken or VersionId has the
 // length the service model requires.
 func validToken(s string) bool { return len(s) >= minTokenLen && len(s) <= maxTokenLen }
+
+// selectVersion picks the version a GetSecretValue names (SPEC §2.4): the
+// AWSCURRENT version by default, the version id names (which must carry
+// stage if both are given), or the holder of stage. A placeholder without a
+// value is not found.
+func selectVersion(s *secretMeta, id, stage string) (*versionMeta, error) {
+	if id == "" && stage == "" {
+		stage = LabelCurrent
+	}
+	var v *versionMeta
+	if id != "" {
+		v, _ = findVersion(s.Versions, id)
+		if v == nil {
+			return nil, errVersionNotFound(id)
+		}
+		if stage != "" && !s.Labels.has(id, stage) {
+			return nil, errInvalidRequest(msgStageNotOnVersion)
+		}
+	} else {
+		h := s.Labels.holder(stage)
+		if h == "" {
+			return nil, errStageNotFound(stage)
+		}
+		v, _ = findVersion(s.Versions, h)
+	}
+	if v == nil || v.Kind == kindNone {
+		if id != "" {
+			return nil, errVersionNotFound(id)
+		}
+		return nil, errStageNotFound(stage)
+	}
+	return v, nil
+}

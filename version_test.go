@@ -614,3 +614,34 @@ func FuzzDecodeRecord(f *testing.F) {
 		mbCheckReencode(t, s)
 	})
 }
+
+func TestSelectVersion(t *testing.T) {
+	t.Parallel()
+	v1 := newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch, kindString, "", "b1", time.Time{}, 0)
+	v2 := newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch, kindString, "", "b2", time.Time{}, 1)
+	p := newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 2)
+	s := &secretMeta{Versions: []*versionMeta{v1, v2, p},
+		Labels: labelSet{{LabelPrevious, v1.ID}, {LabelCurrent, v2.ID}, {LabelPending, p.ID}}}
+	for _, tt := range []struct {
+		name, id, stage string
+		want            *versionMeta
+		code            Code
+	}{
+		{"default is AWSCURRENT", "", "", v2, ""},
+		{"by stage", "", LabelPrevious, v1, ""},
+		{"by id", v1.ID, "", v1, ""},
+		{"id and its stage", v2.ID, LabelCurrent, v2, ""},
+		{"id and another stage", v2.ID, LabelPrevious, nil, CodeInvalidRequest},
+		{"unknown id", "x0-0000000000000000000000000000000000", "", nil, CodeResourceNotFound},
+		{"unheld stage", "", "NOPE", nil, CodeResourceNotFound},
+		{"placeholder by stage", "", LabelPending, nil, CodeResourceNotFound},
+		{"placeholder by id", p.ID, "", nil, CodeResourceNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := selectVersion(s, tt.id, tt.stage)
+			if got != tt.want || ErrorCode(err) != tt.code {
+				t.Errorf("got %v, %v; want %v, %q", got, err, tt.want, tt.code)
+			}
+		})
+	}
+}
