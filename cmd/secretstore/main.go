@@ -1,16 +1,29 @@
-// Command secretstore runs an AWS Secrets Manager compatible server over a
-// secretstore.
+// Command secretstore serves a secretstore over the AWS Secrets Manager API,
+// and works on one directly with the aws CLI's subcommands.
 //
 // Usage:
 //
-//	secretstore serve [flags]   serve the Secrets Manager API over HTTP
-//	secretstore version         print the version
+//	secretstore serve [flags]                 serve the Secrets Manager API over HTTP
+//	secretstore <subcommand> [parameters]     call one Secrets Manager operation
+//	secretstore version                       print the version
 //
-// By default serve keeps its store in secretstore/store under the user cache
-// directory (os.UserCacheDir) and encrypts values under a 32-byte master key
-// kept apart from the store, in secretstore/master.key under the user config
-// directory (os.UserConfigDir). The first run creates the key file with 32
-// random bytes and mode 0600, in a directory of mode 0700.
+// The subcommands are those of "aws secretsmanager" (create-secret,
+// put-secret-value, get-secret-value, ...), with the same parameters, and
+// print the JSON that aws CLI v1 prints. They open the store themselves, so
+// no server needs to run; several processes, servers and subcommands alike,
+// may share a store directory. Secret values can come from a file
+// (--secret-string file://PATH, --secret-binary fileb://PATH) or from
+// standard input (--secret-string -), which keeps them out of shell history
+// and the process list. A subcommand exits with 252 when its parameters are
+// wrong, 254 when the store refuses the request and 255 on other errors, as
+// aws CLI v2 does.
+//
+// By default serve and the subcommands keep the store in secretstore/store
+// under the user cache directory (os.UserCacheDir) and encrypt values under
+// a 32-byte master key kept apart from the store, in secretstore/master.key
+// under the user config directory (os.UserConfigDir). The first use creates
+// the key file with 32 random bytes and mode 0600, in a directory of mode
+// 0700; a subcommand creates it only together with a new store.
 //
 // SECURITY: without --credentials the server checks no signatures, and anyone
 // who can reach it can read and change every secret. serve therefore refuses
@@ -30,17 +43,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/awsapi"
-	"github.com/secretstore/secretstore/backend"
-	"github.com/secretstore/secretstore/backend/filebackend"
-	"github.com/secretstore/secretstore/backend/membackend"
 )
 
 const (
@@ -59,29 +67,45 @@ const (
 // builds set it with -ldflags "-X main.version=...".
 var version = ""
 
+// usage is the usage text of the command; usageCommands lists the
+// subcommands after it.
 const usage = `usage: secretstore <command> [flags]
 
 commands:
   serve     serve the AWS Secrets Manager API over HTTP
   version   print the version
+  help      print this text
 
-Run "secretstore serve -h" for the flags of serve.
+Secrets Manager commands, as "aws secretsmanager <command>", on a store
+directory (--dir, --master-key-file):
+`
+
+// usageTail ends the usage text.
+const usageTail = `
+Run "secretstore serve -h" for the flags of serve and "secretstore <command> -h"
+for the parameters of a Secrets Manager command. Pass secret values as
+--secret-string file://PATH or --secret-string - (standard input), not on the
+command line, where shell history and the process list keep them.
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run runs the command line args (without the program name) and returns the
-// exit code: 0 on success, 2 on a usage error, 1 on any other error. A
-// server runs until ctx is done.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// exit code: 0 on success, 2 on a usage error, 1 on any other error; the
+// Secrets Manager subcommands use the aws CLI's codes instead (see
+// runCommand). A server runs until ctx is done.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printUsage(stderr)
 		return 2
+	}
+	if c := lookupCommand(args[0]); c != nil {
+		return runCommand(ctx, c, args[1:], stdin, stdout, stderr)
 	}
 	switch args[0] {
 	case "serve":
@@ -94,12 +118,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "secretstore", versionString())
 		return 0
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(args) == 2 {
+			if c := lookupCommand(args[1]); c != nil {
+				c.printUsage(stdout)
+				return 0
+			}
+		}
+		printUsage(stdout)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "secretstore: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "secretstore: unknown command %q\n\n", args[0])
+		printUsage(stderr)
 		return 2
 	}
+}
+
+// printUsage writes the usage text of the command, with every subcommand.
+func printUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(usage)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-28s %s\n", c.name, c.summary)
+	}
+	b.WriteString(usageTail)
+	io.WriteString(w, b.String())
 }
 
 // versionString returns the version of the binary: the one set at link
@@ -130,9 +172,7 @@ func usagef(format string, args ...any) error {
 // serveConfig is the parsed command line of serve.
 type serveConfig struct {
 	addr        string
-	dir         string // "" with memory
-	memory      bool
-	keyFile     string // "" with memory
+	store       storeConfig
 	allowReset  bool
 	credentials string // file; "" for none
 	insecure    bool
@@ -168,9 +208,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	fset.StringVar(&cfg.addr, "addr", "127.0.0.1:4566", "`address` to listen on (port 0 picks a free port)")
-	fset.StringVar(&cfg.dir, "dir", "", "`directory` of the store (default secretstore/store in the user cache directory)")
-	fset.BoolVar(&cfg.memory, "memory", false, "keep the store in memory only; it is lost when the server stops (not with --dir)")
-	fset.StringVar(&cfg.keyFile, "master-key-file", "", "`file` of the 32-byte master key, created on first use; must be outside the store directory (default secretstore/master.key in the user config directory)")
+	fset.StringVar(&cfg.store.dir, "dir", "", dirUsage)
+	fset.BoolVar(&cfg.store.memory, "memory", false, "keep the store in memory only; it is lost when the server stops (not with --dir)")
+	fset.StringVar(&cfg.store.keyFile, "master-key-file", "", keyFileUsage)
 	fset.BoolVar(&cfg.allowReset, "allow-reset", false, "enable POST /_secretstore/reset, which deletes every secret (not with --credentials)")
 	fset.StringVar(&cfg.credentials, "credentials", "", "`file` of lines \"ACCESS_KEY_ID SECRET_ACCESS_KEY\" (# starts a comment); turns on SigV4 signature checking")
 	fset.BoolVar(&cfg.insecure, "insecure", false, "allow listening on an address other than loopback without --credentials")
@@ -191,10 +231,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	set := map[string]bool{}
 	fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	if cfg.memory && set["dir"] {
+	if cfg.store.memory && set["dir"] {
 		return cfg, usagef("--memory and --dir cannot be used together")
 	}
-	if cfg.memory && set["master-key-file"] {
+	if cfg.store.memory && set["master-key-file"] {
 		return cfg, usagef("--master-key-file has no use with --memory: an in-memory store uses a key that lives as long as the process")
 	}
 	if cfg.allowReset && cfg.credentials != "" {
@@ -203,10 +243,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if cfg.region == "" {
 		return cfg, usagef("--region must not be empty")
 	}
-	if set["dir"] && cfg.dir == "" {
+	if set["dir"] && cfg.store.dir == "" {
 		return cfg, usagef("--dir must not be empty")
 	}
-	if set["master-key-file"] && cfg.keyFile == "" {
+	if set["master-key-file"] && cfg.store.keyFile == "" {
 		return cfg, usagef("--master-key-file must not be empty")
 	}
 	loopback, err := isLoopback(cfg.addr)
@@ -218,33 +258,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 			"anyone who can reach it could read and change every secret; use --credentials FILE, "+
 			"or --insecure to serve without authentication anyway", cfg.addr)
 	}
-	if cfg.memory {
-		return cfg, nil
-	}
-	if cfg.dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return cfg, usagef("no default directory for the store: use --dir or --memory (%v)", err)
-		}
-		cfg.dir = filepath.Join(cache, "secretstore", "store")
-	}
-	if cfg.keyFile == "" {
-		conf, err := os.UserConfigDir()
-		if err != nil {
-			return cfg, usagef("no default place for the master key: use --master-key-file (%v)", err)
-		}
-		cfg.keyFile = filepath.Join(conf, "secretstore", "master.key")
-	}
-	if cfg.dir, err = filepath.Abs(cfg.dir); err != nil {
-		return cfg, err
-	}
-	if cfg.keyFile, err = filepath.Abs(cfg.keyFile); err != nil {
-		return cfg, err
-	}
-	if within(cfg.dir, cfg.keyFile) || within(resolve(cfg.dir), resolve(cfg.keyFile)) {
-		return cfg, usagef("master key file %s is inside the store directory %s: keep the key apart from the data it protects", cfg.keyFile, cfg.dir)
-	}
-	return cfg, nil
+	return cfg, cfg.store.resolve()
 }
 
 // isLoopback reports whether addr (host:port) listens on loopback only. An
@@ -260,30 +274,6 @@ func isLoopback(addr string) (bool, error) {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback(), nil
-}
-
-// within reports whether path is dir or lies under it. Both are absolute
-// and clean.
-func within(dir, path string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-// resolve returns path with the symbolic links of its longest existing
-// prefix resolved, so that within sees through links.
-func resolve(path string) string {
-	rest := ""
-	for p := path; ; {
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			return filepath.Join(r, rest)
-		}
-		parent := filepath.Dir(p)
-		if parent == p {
-			return path
-		}
-		rest = filepath.Join(filepath.Base(p), rest)
-		p = parent
-	}
 }
 
 // runServer serves the store that cfg names until ctx is done.
@@ -304,28 +294,11 @@ func runServer(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (
 		opts = append(opts, awsapi.WithCredentials(creds))
 	}
 
-	var b backend.Backend
-	where := "in memory"
-	if cfg.memory {
-		b = membackend.New()
-	} else {
-		master, _, err := secretstore.LoadKeyFile(cfg.keyFile, true)
-		if err != nil {
-			return err
-		}
-		keys, err := secretstore.NewLocalKeys(master)
-		clear(master)
-		if err != nil {
-			return err
-		}
-		fb, err := filebackend.Open(cfg.dir)
-		if err != nil {
-			return err
-		}
-		b = fb
-		where = "store " + fb.Dir()
-		opts = append(opts, awsapi.WithEngineOptions(secretstore.WithKeys(keys)))
+	b, engineOpts, where, err := openStore(cfg.store, createKey)
+	if err != nil {
+		return err
 	}
+	opts = append(opts, awsapi.WithEngineOptions(engineOpts...))
 	defer func() {
 		if cerr := b.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close store: %w", cerr)

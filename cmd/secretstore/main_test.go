@@ -307,10 +307,10 @@ func TestVersion(t *testing.T) {
 
 func TestRunInProcess(t *testing.T) {
 	var out, errOut bytes.Buffer
-	assert.Equal(t, 2, run(context.Background(), nil, &out, &errOut))
+	assert.Equal(t, 2, run(context.Background(), nil, nil, &out, &errOut))
 	assert.Contains(t, errOut.String(), "serve")
 	out.Reset()
-	assert.Equal(t, 0, run(context.Background(), []string{"help"}, &out, &errOut))
+	assert.Equal(t, 0, run(context.Background(), []string{"help"}, nil, &out, &errOut))
 	assert.Contains(t, out.String(), "serve")
 
 	// A server stops cleanly when its context is done.
@@ -318,7 +318,7 @@ func TestRunInProcess(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--memory", "--addr", "127.0.0.1:0"}, pw, io.Discard)
+		done <- run(ctx, []string{"serve", "--memory", "--addr", "127.0.0.1:0"}, nil, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
