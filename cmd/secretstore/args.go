@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,7 +191,8 @@ func isOption(arg string) bool {
 // readValue returns the value an argument of --secret-string (binary false)
 // or --secret-binary (binary true) stands for:
 //
-//   - file://PATH: the file's contents, exactly (no newline is removed);
+//   - file://PATH: the file's contents, exactly (no newline is removed;
+//     unlike the aws CLI, "\r\n" is not turned into "\n");
 //   - fileb://PATH: the same; the aws CLI's form for binary files;
 //   - "-": standard input; for a text value one trailing "\n" is removed,
 //     so that `echo VALUE | secretstore ... --secret-string -` stores VALUE;
@@ -227,9 +229,19 @@ func readValue(arg string, binary bool, stdin io.Reader) (any, error) {
 	return string(data), nil
 }
 
+// readFileValue reads the file of a file:// or fileb:// value. A leading
+// "~/" stands for the home directory, as the aws CLI has it, since the shell
+// does not expand it after the scheme.
 func readFileValue(path string) ([]byte, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no file name after the scheme")
+	}
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, err
+		}
+		path = filepath.Join(home, rest)
 	}
 	f, err := os.Open(path)
 	if err != nil {

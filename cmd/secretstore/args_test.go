@@ -187,4 +187,13 @@ func TestReadValue(t *testing.T) {
 	assert.Error(t, err)
 }
 
+func TestReadValueHomeDirectory(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	require.NoError(t, os.WriteFile(filepath.Join(home, "pw"), []byte("from home"), 0o600))
+	got, err := readValue("file://~/pw", false, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "from home", got)
+}
+
 func ptr[T any](v T) *T { return &v }
