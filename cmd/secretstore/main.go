@@ -67,8 +67,8 @@ const (
 // builds set it with -ldflags "-X main.version=...".
 var version = ""
 
-// usage is the usage text of the command; usageCommands lists the
-// subcommands after it.
+// usage begins the usage text of the command; printUsage adds the
+// subcommands and usageTail.
 const usage = `usage: secretstore <command> [flags]
 
 commands:
