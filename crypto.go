@@ -21,14 +21,47 @@ import (
 // and stores only the data key as wrapped by Keys, under the key the secret's
 // KmsKeyId names ("" names the default key).
 //
-// aad is associated data that Unwrap must be given unchanged; it binds the
+// aad is associated data that UnwrapKey must be given unchanged; it binds the
 // wrapped key to the secret and version it protects. Implementations must be
-// safe for concurrent use and must not keep dek or the returned slice.
+// safe for concurrent use and must not keep dek, the returned slice or the
+// wrapped key's Ciphertext.
+//
+// [LocalKeys] and [Keyring] implement Keys in this package; the nested module
+// keys/gocloudkeys adapts any gocloud.dev/secrets keeper (AWS KMS, Google
+// Cloud KMS, Azure Key Vault, HashiCorp Vault).
 type Keys interface {
-	// WrapKey encrypts dek under the key named keyID.
-	WrapKey(ctx context.Context, keyID string, dek, aad []byte) ([]byte, error)
-	// UnwrapKey decrypts what WrapKey returned for the same keyID and aad.
-	UnwrapKey(ctx context.Context, keyID string, wrapped, aad []byte) ([]byte, error)
+	// WrapKey encrypts dek under the key that keyID names: a key ID, an
+	// alias or an ARN, or "" for the default key.
+	WrapKey(ctx context.Context, keyID string, dek, aad []byte) (WrappedKey, error)
+	// UnwrapKey decrypts a key that WrapKey returned, given the same aad.
+	UnwrapKey(ctx context.Context, key WrappedKey, aad []byte) ([]byte, error)
+}
+
+// WrappedKey is a data key encrypted under a key-encryption key, with what
+// is needed to decrypt it again. It is stored, in the clear, next to the
+// value the data key encrypts.
+type WrappedKey struct {
+	// KeyID is the ID of the key that wrapped the data key, in whatever form
+	// UnwrapKey needs: Keyring reports the key's canonical ID even when
+	// WrapKey was given an alias, so that moving the alias later does not
+	// orphan the data key.
+	KeyID string
+	// Version is the version of that key, for Keys whose keys have numbered
+	// versions ([Keyring]), or 0.
+	Version uint32
+	// Ciphertext is the wrapped data key, opaque to the engine.
+	Ciphertext []byte
+}
+
+// VersionedKeys is implemented by Keys whose keys have numbered versions and
+// a primary version that new data keys are wrapped under, such as Keyring.
+// [Engine.Rewrap] uses it to leave alone data keys already wrapped under the
+// primary version, which makes an interrupted Rewrap cheap to resume.
+type VersionedKeys interface {
+	Keys
+	// PrimaryVersion returns the version WrapKey currently uses for the key
+	// with the given ID (as WrappedKey.KeyID reports it).
+	PrimaryVersion(ctx context.Context, keyID string) (uint32, error)
 }
 
 // cryptoRand is the source of key material, nonces and blob keys. It is
@@ -100,16 +133,41 @@ func (k *LocalKeys) aead(keyID string) (cipher.AEAD, error) {
 	return got.(cipher.AEAD), nil
 }
 
-// WrapKey implements Keys. The result is a 12-byte random nonce followed by
-// the AES-GCM sealed data key.
-func (k *LocalKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) ([]byte, error) {
+// WrapKey implements Keys. The ciphertext is a 12-byte random nonce
+// followed by the AES-GCM sealed data key; the key ID is keyID as given and
+// the version 0.
+func (k *LocalKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (WrappedKey, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return WrappedKey{}, err
 	}
 	a, err := k.aead(keyID)
 	if err != nil {
+		return WrappedKey{}, err
+	}
+	ct, err := gcmWrap(a, dek, aad)
+	if err != nil {
+		return WrappedKey{}, err
+	}
+	return WrappedKey{KeyID: keyID, Ciphertext: ct}, nil
+}
+
+// UnwrapKey implements Keys.
+func (k *LocalKeys) UnwrapKey(ctx context.Context, key WrappedKey, aad []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if key.Version != 0 {
+		return nil, fmt.Errorf("secretstore: LocalKeys has no key version %d", key.Version)
+	}
+	a, err := k.aead(key.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return gcmUnwrap(a, key.Ciphertext, aad)
+}
+
+// gcmWrap seals dek under a with a random nonce, which it puts first.
+func gcmWrap(a cipher.AEAD, dek, aad []byte) ([]byte, error) {
 	out := make([]byte, a.NonceSize(), a.NonceSize()+len(dek)+a.Overhead())
 	if _, err := rand.Read(out); err != nil {
 		return nil, err
@@ -117,40 +175,41 @@ func (k *LocalKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) 
 	return a.Seal(out, out, dek, aad), nil
 }
 
-// UnwrapKey implements Keys.
-func (k *LocalKeys) UnwrapKey(ctx context.Context, keyID string, wrapped, aad []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	a, err := k.aead(keyID)
-	if err != nil {
-		return nil, err
-	}
+// gcmUnwrap opens what gcmWrap sealed.
+func gcmUnwrap(a cipher.AEAD, wrapped, aad []byte) ([]byte, error) {
 	if len(wrapped) < a.NonceSize()+a.Overhead() {
 		return nil, errors.New("secretstore: wrapped key too short")
 	}
 	return a.Open(nil, wrapped[:a.NonceSize()], wrapped[a.NonceSize():], aad)
 }
 
-// Sealed value format, version 1. Every version's value is stored as:
+// Sealed value format. Every version's value is stored as one blob:
 //
 //	offset  size  field
-//	0       1     format version, 1
+//	0       1     format version, 2
 //	1       1     AEAD: 1 = AES-256-GCM
 //	2       2     n = length of the key ID, big endian, at most 2048
-//	4       n     key ID the data key is wrapped under ("" = default key)
-//	4+n     2     m = length of the wrapped data key, at most 1024
-//	6+n     m     wrapped data key (opaque to the engine; see Keys)
-//	6+n+m   12    nonce
-//	18+n+m  rest  ciphertext and 16-byte tag, at most 65,536+16 bytes
+//	4       n     ID of the key the data key is wrapped under (WrappedKey.KeyID)
+//	4+n     4     version of that key, big endian (WrappedKey.Version)
+//	8+n     2     m = length of the wrapped data key, at most 1024
+//	10+n    m     wrapped data key (WrappedKey.Ciphertext, opaque to the engine)
+//	10+n+m  12    nonce
+//	22+n+m  rest  ciphertext and 16-byte tag, at most 65,536+16 bytes
+//
+// Format version 1, which stores written before key versions existed hold,
+// is the same without the key version field (read as version 0). Both are
+// read; only version 2 is written. The fixed vectors in
+// testdata/sealed-v1.json and testdata/sealed-v2.json pin both.
 //
 // The associated data of both the value and the wrapped key is
 // "secretstore/v1" 0x00 ARN 0x00 VersionId 0x00 kind, so a sealed value
 // copied onto another secret or version, or relabelled as the other value
 // kind, fails to open instead of yielding a value. Each data key seals
-// exactly one value.
+// exactly one value. Rewrap replaces the header (key ID, key version,
+// wrapped key) and keeps the nonce and ciphertext.
 const (
 	sealVersion1   = 1
+	sealVersion2   = 2
 	sealAESGCM     = 1
 	maxKeyIDLen    = 2048
 	maxWrappedLen  = 1024
@@ -178,24 +237,51 @@ func sealAAD(arn, versionID string, kind byte) []byte {
 	return aad
 }
 
-// seal encrypts plaintext under a fresh data key wrapped by keys under keyID,
-// and returns the sealed value in format version 1.
-func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext []byte) ([]byte, error) {
+// wrap wraps dek with keys under keyID and checks the result's bounds.
+func wrap(ctx context.Context, keys Keys, keyID string, dek, aad []byte) (WrappedKey, error) {
 	if len(keyID) > maxKeyIDLen {
-		return nil, errors.New("key ID too long")
+		return WrappedKey{}, errors.New("key ID too long")
 	}
+	w, err := keys.WrapKey(ctx, keyID, dek, aad)
+	if err != nil {
+		return WrappedKey{}, err
+	}
+	if len(w.KeyID) > maxKeyIDLen {
+		return WrappedKey{}, fmt.Errorf("wrapping key ID is %d bytes, more than %d", len(w.KeyID), maxKeyIDLen)
+	}
+	if len(w.Ciphertext) > maxWrappedLen {
+		return WrappedKey{}, fmt.Errorf("wrapped key is %d bytes, more than %d", len(w.Ciphertext), maxWrappedLen)
+	}
+	return w, nil
+}
+
+// appendSealHeader appends the sealed format's header up to and including
+// the nonce.
+func appendSealHeader(out []byte, w WrappedKey, nonce []byte) []byte {
+	out = append(out, sealVersion2, sealAESGCM)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(w.KeyID)))
+	out = append(out, w.KeyID...)
+	out = binary.BigEndian.AppendUint32(out, w.Version)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(w.Ciphertext)))
+	out = append(out, w.Ciphertext...)
+	return append(out, nonce...)
+}
+
+// sealHeaderLen is the length of appendSealHeader's output.
+func sealHeaderLen(w WrappedKey) int { return 10 + len(w.KeyID) + len(w.Ciphertext) + gcmNonceSize }
+
+// seal encrypts plaintext under a fresh data key wrapped by keys under keyID,
+// and returns the sealed value.
+func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext []byte) ([]byte, error) {
 	var buf [32 + gcmNonceSize]byte
 	if _, err := rand.Read(buf[:]); err != nil {
 		return nil, err
 	}
 	dek, nonce := buf[:32], buf[32:]
 	defer clear(buf[:])
-	wrapped, err := keys.WrapKey(ctx, keyID, dek, aad)
+	w, err := wrap(ctx, keys, keyID, dek, aad)
 	if err != nil {
 		return nil, err
-	}
-	if len(wrapped) > maxWrappedLen {
-		return nil, fmt.Errorf("wrapped key is %d bytes, more than %d", len(wrapped), maxWrappedLen)
 	}
 	block, err := aes.NewCipher(dek)
 	if err != nil {
@@ -205,45 +291,47 @@ func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext []byte) (
 	if err != nil {
 		return nil, err
 	}
-	n := 6 + len(keyID) + len(wrapped) + gcmNonceSize
-	out := make([]byte, n, n+len(plaintext)+gcmTagSize)
-	out[0], out[1] = sealVersion1, sealAESGCM
-	binary.BigEndian.PutUint16(out[2:], uint16(len(keyID)))
-	copy(out[4:], keyID)
-	p := 4 + len(keyID)
-	binary.BigEndian.PutUint16(out[p:], uint16(len(wrapped)))
-	copy(out[p+2:], wrapped)
-	copy(out[n-gcmNonceSize:], nonce)
+	n := sealHeaderLen(w)
+	out := appendSealHeader(make([]byte, 0, n+len(plaintext)+gcmTagSize), w, nonce)
 	return gcm.Seal(out, nonce, plaintext, aad), nil
 }
 
 // sealed is a parsed sealed value; its slices alias the input.
 type sealed struct {
-	keyID      string
-	wrapped    []byte
+	format     byte
+	key        WrappedKey
 	nonce      []byte
 	ciphertext []byte
 }
 
 var errMalformedSealed = errors.New("malformed sealed value")
 
-// parseSealed parses a sealed value, checking every length against its bound.
+// parseSealed parses a sealed value of either format, checking every length
+// against its bound.
 func parseSealed(b []byte) (sealed, error) {
-	if len(b) < 4 || b[0] != sealVersion1 || b[1] != sealAESGCM {
+	if len(b) < 4 || (b[0] != sealVersion1 && b[0] != sealVersion2) || b[1] != sealAESGCM {
 		return sealed{}, errMalformedSealed
 	}
+	s := sealed{format: b[0]}
 	n := int(binary.BigEndian.Uint16(b[2:]))
 	if n > maxKeyIDLen || len(b) < 6+n {
 		return sealed{}, errMalformedSealed
 	}
-	keyID := string(b[4 : 4+n])
+	s.key.KeyID = string(b[4 : 4+n])
 	p := 4 + n
+	if s.format == sealVersion2 {
+		if len(b) < p+6 {
+			return sealed{}, errMalformedSealed
+		}
+		s.key.Version = binary.BigEndian.Uint32(b[p:])
+		p += 4
+	}
 	m := int(binary.BigEndian.Uint16(b[p:]))
 	p += 2
 	if m > maxWrappedLen || len(b) < p+m+gcmNonceSize+gcmTagSize {
 		return sealed{}, errMalformedSealed
 	}
-	s := sealed{keyID: keyID, wrapped: b[p : p+m]}
+	s.key.Ciphertext = b[p : p+m]
 	p += m
 	s.nonce = b[p : p+gcmNonceSize]
 	s.ciphertext = b[p+gcmNonceSize:]
@@ -260,7 +348,7 @@ func open(ctx context.Context, keys Keys, aad, b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	dek, err := keys.UnwrapKey(ctx, s.keyID, s.wrapped, aad)
+	dek, err := keys.UnwrapKey(ctx, s.key, aad)
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +365,32 @@ func open(ctx context.Context, keys Keys, aad, b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return gcm.Open(s.ciphertext[:0], s.nonce, s.ciphertext, aad)
+}
+
+// rewrapSealed returns b with its data key unwrapped and wrapped again under
+// the primary version of the same key, the nonce and ciphertext unchanged.
+// The value itself is never decrypted; since the wrapped key is bound to
+// aad, a sealed value moved from another secret or version does not unwrap
+// and is refused.
+func rewrapSealed(ctx context.Context, keys Keys, aad, b []byte) ([]byte, error) {
+	s, err := parseSealed(b)
+	if err != nil {
+		return nil, err
+	}
+	dek, err := keys.UnwrapKey(ctx, s.key, aad)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dek)
+	if len(dek) != 32 {
+		return nil, errMalformedSealed
+	}
+	w, err := wrap(ctx, keys, s.key.KeyID, dek, aad)
+	if err != nil {
+		return nil, err
+	}
+	out := appendSealHeader(make([]byte, 0, sealHeaderLen(w)+len(s.ciphertext)), w, s.nonce)
+	return append(out, s.ciphertext...), nil
 }
 
 // equalValues compares two plaintexts in constant time for equal lengths.

@@ -353,11 +353,35 @@ func (s *secSwapper) reset() {
 	s.swapped = nil
 }
 
+// TestSealedValueBoundToVersion tampers with sealed values, under LocalKeys
+// and under a Keyring: every tampered read fails with DecryptionFailure and
+// none yields another value.
 func TestSealedValueBoundToVersion(t *testing.T) {
 	t.Parallel()
+	for _, keyring := range []bool{false, true} {
+		name := "LocalKeys"
+		if keyring {
+			name = "Keyring"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			secSealedValueBound(t, keyring)
+		})
+	}
+}
+
+func secSealedValueBound(t *testing.T, keyring bool) {
 	ctx := t.Context()
 	sw := &secSwapper{Backend: secMem(t)}
-	e := secNew(t, sw, nil)
+	var opts []secretstore.Option
+	if keyring {
+		master, err := secretstore.MasterKeyFromBytes(secMaster(7))
+		require.NoError(t, err)
+		kr, err := secretstore.OpenKeyring(ctx, sw, master)
+		require.NoError(t, err, "OpenKeyring")
+		opts = append(opts, secretstore.WithKeys(kr))
+	}
+	e := secNew(t, sw, nil, opts...)
 
 	const (
 		one = "bound/one"

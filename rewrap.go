@@ -1,0 +1,265 @@
+package secretstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/secretstore/secretstore/backend"
+)
+
+// RewrapProgress reports how far Engine.Rewrap has got. Rewrap calls its
+// Progress function after each secret, and returns the final counts.
+type RewrapProgress struct {
+	// Secrets is the number of secrets Rewrap found when it started, in
+	// every region of the backend.
+	Secrets int
+	// SecretsDone is the number of those it has finished.
+	SecretsDone int
+	// Versions is the number of values (versions with a value) examined.
+	Versions int
+	// Rewrapped is the number of those whose data key was wrapped again;
+	// the others already were under their key's primary version.
+	Rewrapped int
+}
+
+// RewrapOptions are the options of Engine.Rewrap.
+type RewrapOptions struct {
+	// Progress, if not nil, is called after each secret with the counts so
+	// far, from the goroutine that called Rewrap.
+	Progress func(RewrapProgress)
+}
+
+// Rewrap wraps the data key of every version of every secret in the
+// backend (in all regions, labelled or not, deleted-but-recoverable
+// included) again under the primary version of the same key, so that
+// older key versions can be retired (Keyring.RetireKeyVersion). Values are
+// not decrypted or re-encrypted: each sealed value gets a new header around
+// the same ciphertext, written as a new blob that the secret's record then
+// points to, one compare-and-swap per secret, so concurrent writers lose
+// nothing.
+//
+// With Keys that implement VersionedKeys (Keyring), data keys already under
+// the primary version are left alone, so a Rewrap that was interrupted (a
+// crash, a cancelled context) is resumed by running it again, at the cost
+// of reading what was done. With other Keys every data key is wrapped again
+// each time, which also moves it to the newest key version of a KMS that
+// versions keys itself.
+//
+// Rewrap stops at the first error, returning the counts so far.
+func (e *Engine) Rewrap(ctx context.Context, opts *RewrapOptions) (RewrapProgress, error) {
+	var p RewrapProgress
+	keys, err := e.secretKeys(ctx)
+	if err != nil {
+		return p, fmt.Errorf("secretstore: Rewrap: %w", err)
+	}
+	p.Secrets = len(keys)
+	primary := primaryVersions{keys: e.keys}
+	for _, key := range keys {
+		n, m, err := e.rewrapSecret(ctx, key, &primary)
+		p.Versions += n
+		p.Rewrapped += m
+		if err != nil {
+			return p, fmt.Errorf("secretstore: Rewrap: record %q: %w", key, err)
+		}
+		p.SecretsDone++
+		if opts != nil && opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+	return p, nil
+}
+
+// primaryVersions caches the primary version of each key for one Rewrap.
+type primaryVersions struct {
+	keys Keys
+	m    map[string]uint32
+}
+
+// current reports whether w is wrapped under the primary version of its key.
+func (pv *primaryVersions) current(ctx context.Context, w WrappedKey) (bool, error) {
+	vk, ok := pv.keys.(VersionedKeys)
+	if !ok {
+		return false, nil
+	}
+	n, ok := pv.m[w.KeyID]
+	if !ok {
+		var err error
+		if n, err = vk.PrimaryVersion(ctx, w.KeyID); err != nil {
+			if errors.Is(err, ErrKeyNotFound) {
+				return false, nil // written under other Keys: move it
+			}
+			return false, err
+		}
+		if pv.m == nil {
+			pv.m = map[string]uint32{}
+		}
+		pv.m[w.KeyID] = n
+	}
+	return w.Version == n, nil
+}
+
+// secretKeys lists the record keys of every secret in the backend.
+func (e *Engine) secretKeys(ctx context.Context) ([]string, error) {
+	var keys []string
+	for cursor := ""; ; {
+		recs, err := e.b.ListRecords(ctx, "secret/", cursor, listBatch)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			keys = append(keys, r.Key)
+		}
+		if len(recs) < listBatch {
+			return keys, nil
+		}
+		cursor = recs[len(recs)-1].Key
+	}
+}
+
+// rewrapSecret rewraps the data keys of one secret's versions and returns
+// how many values it examined and how many it rewrapped.
+func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryVersions) (examined, rewrapped int, err error) {
+	err = e.update(ctx, key, func(cur *cached) error {
+		examined, rewrapped = 0, 0
+		if cur == nil {
+			return nil // deleted meanwhile
+		}
+		s := cur.meta
+		var fresh, obsolete []*versionMeta
+		versions := slices.Clone(s.Versions)
+		for i, v := range versions {
+			if v.Kind == kindNone {
+				continue
+			}
+			examined++
+			nv, err := e.rewrapVersion(ctx, s, v, primary)
+			if err != nil {
+				e.deleteBlobs(ctx, fresh)
+				return err
+			}
+			if nv != nil {
+				fresh = append(fresh, nv)
+				obsolete = append(obsolete, v)
+				versions[i] = nv
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		next := s.clone()
+		next.Versions = versions
+		if err := e.commit(ctx, key, cur, next, fresh...); err != nil {
+			return err
+		}
+		rewrapped = len(fresh)
+		e.deleteBlobs(ctx, obsolete)
+		return nil
+	})
+	return examined, rewrapped, err
+}
+
+// rewrapVersion writes version v's sealed value again with its data key
+// under the primary key version, and returns the version pointing to the
+// new blob, or nil if the data key already is under the primary version.
+func (e *Engine) rewrapVersion(ctx context.Context, s *secretMeta, v *versionMeta, primary *primaryVersions) (*versionMeta, error) {
+	blob, err := e.b.GetBlob(ctx, v.Blob)
+	if err != nil {
+		return nil, fmt.Errorf("version %s: %w", v.ID, err)
+	}
+	sv, err := parseSealed(blob)
+	if err != nil {
+		return nil, fmt.Errorf("version %s: %w", v.ID, err)
+	}
+	if sv.format == sealVersion2 {
+		ok, err := primary.current(ctx, sv.key)
+		if err != nil || ok {
+			return nil, err
+		}
+	}
+	out, err := rewrapSealed(ctx, e.keys, aadFor(s, v), blob)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: fmt.Errorf("version %s: %w", v.ID, err)}
+	}
+	bk, err := e.newBlobKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.b.PutBlob(ctx, bk, out); err != nil {
+		return nil, err
+	}
+	return newVersionMeta(v.ID, v.Created, v.Kind, v.KeyID, bk, v.LastAccessed, v.Seq), nil
+}
+
+// KeyVersionRef names one version of one key, as a sealed value records the
+// key that wraps its data key.
+type KeyVersionRef struct {
+	KeyID   string
+	Version uint32
+}
+
+// KeyUsage counts, for every key version, the values of all secrets in the
+// backend (every region, every version) whose data key it wraps. It reads
+// every value's header, so it costs a read per version.
+func (e *Engine) KeyUsage(ctx context.Context) (map[KeyVersionRef]int, error) {
+	keys, err := e.secretKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	usage := map[KeyVersionRef]int{}
+	for _, key := range keys {
+		if err := e.countKeyUsage(ctx, key, usage); err != nil {
+			return nil, fmt.Errorf("record %q: %w", key, err)
+		}
+	}
+	return usage, nil
+}
+
+// countKeyUsage adds the key versions of one secret's values to usage.
+func (e *Engine) countKeyUsage(ctx context.Context, key string, usage map[KeyVersionRef]int) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := e.load(ctx, key)
+		if err == errNoSecret {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		refs, err := e.valueKeys(ctx, cur.meta)
+		if errors.Is(err, backend.ErrNotFound) && attempt+1 < maxAttempts {
+			// A writer replaced a value since the record was read.
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range refs {
+			usage[r]++
+		}
+		return nil
+	}
+}
+
+// valueKeys returns the key version of each of s's values.
+func (e *Engine) valueKeys(ctx context.Context, s *secretMeta) ([]KeyVersionRef, error) {
+	var refs []KeyVersionRef
+	for _, v := range s.Versions {
+		if v.Kind == kindNone {
+			continue
+		}
+		blob, err := e.b.GetBlob(ctx, v.Blob)
+		if err != nil {
+			return nil, fmt.Errorf("version %s: %w", v.ID, err)
+		}
+		sv, err := parseSealed(blob)
+		if err != nil {
+			return nil, fmt.Errorf("version %s: %w", v.ID, err)
+		}
+		refs = append(refs, KeyVersionRef{KeyID: sv.key.KeyID, Version: sv.key.Version})
+	}
+	return refs, nil
+}
