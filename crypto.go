@@ -205,8 +205,9 @@ func gcmUnwrap(a cipher.AEAD, wrapped, aad []byte) ([]byte, error) {
 // "secretstore/v1" 0x00 ARN 0x00 VersionId 0x00 kind, so a sealed value
 // copied onto another secret or version, or relabelled as the other value
 // kind, fails to open instead of yielding a value. Each data key seals
-// exactly one value. Rewrap replaces the header (key ID, key version,
-// wrapped key) and keeps the nonce and ciphertext.
+// exactly one value. Rewrap does not rewrite sealed values: it stores the
+// data key wrapped again in the version's metadata (see record.go), where it
+// takes the place of the header's key ID, key version and wrapped key.
 const (
 	sealVersion1   = 1
 	sealVersion2   = 2
@@ -343,10 +344,15 @@ func parseSealed(b []byte) (sealed, error) {
 
 // open decrypts a sealed value. The plaintext is written over the input's
 // ciphertext, so b must be a slice the caller owns and no longer needs.
-func open(ctx context.Context, keys Keys, aad, b []byte) ([]byte, error) {
+// rewrapped, if not nil, is the data key as Rewrap wrapped it again, which
+// takes the place of the one in b's header.
+func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey) ([]byte, error) {
 	s, err := parseSealed(b)
 	if err != nil {
 		return nil, err
+	}
+	if rewrapped != nil {
+		s.key = *rewrapped
 	}
 	dek, err := keys.UnwrapKey(ctx, s.key, aad)
 	if err != nil {
@@ -367,30 +373,20 @@ func open(ctx context.Context, keys Keys, aad, b []byte) ([]byte, error) {
 	return gcm.Open(s.ciphertext[:0], s.nonce, s.ciphertext, aad)
 }
 
-// rewrapSealed returns b with its data key unwrapped and wrapped again under
-// the primary version of the same key, the nonce and ciphertext unchanged.
-// The value itself is never decrypted; since the wrapped key is bound to
-// aad, a sealed value moved from another secret or version does not unwrap
-// and is refused.
-func rewrapSealed(ctx context.Context, keys Keys, aad, b []byte) ([]byte, error) {
-	s, err := parseSealed(b)
+// rewrapKey unwraps a data key and wraps it again under the primary version
+// of the same key. The value it protects is never decrypted; since the
+// wrapped key is bound to aad, a key moved from another secret or version
+// does not unwrap and is refused.
+func rewrapKey(ctx context.Context, keys Keys, w WrappedKey, aad []byte) (WrappedKey, error) {
+	dek, err := keys.UnwrapKey(ctx, w, aad)
 	if err != nil {
-		return nil, err
-	}
-	dek, err := keys.UnwrapKey(ctx, s.key, aad)
-	if err != nil {
-		return nil, err
+		return WrappedKey{}, err
 	}
 	defer clear(dek)
 	if len(dek) != 32 {
-		return nil, errMalformedSealed
+		return WrappedKey{}, errMalformedSealed
 	}
-	w, err := wrap(ctx, keys, s.key.KeyID, dek, aad)
-	if err != nil {
-		return nil, err
-	}
-	out := appendSealHeader(make([]byte, 0, sealHeaderLen(w)+len(s.ciphertext)), w, s.nonce)
-	return append(out, s.ciphertext...), nil
+	return wrap(ctx, keys, w.KeyID, dek, aad)
 }
 
 // equalValues compares two plaintexts in constant time for equal lengths.

@@ -244,6 +244,9 @@ type ringVersion struct {
 }
 
 func (k *ringKey) version(n uint32) *ringVersion {
+	if n >= 1 && int(n) <= len(k.versions) && k.versions[n-1].n == n {
+		return k.versions[n-1] // versions are numbered from 1 without gaps
+	}
 	for _, v := range k.versions {
 		if v.n == n {
 			return v

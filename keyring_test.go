@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -353,8 +354,9 @@ func TestKeyringRotateRewrapRetire(t *testing.T) {
 	ctx := t.Context()
 	b := secMem(t)
 	kr := krOpen(t, b, krMaster(t, 1))
-	e := krEngine(t, b, kr, secretstore.WithRegion("us-east-1"))
-	west := krEngine(t, b, kr, secretstore.WithRegion("eu-west-1"))
+	clock := secretstore.NewFakeClock(secEpoch)
+	e := secNew(t, b, clock, secretstore.WithKeys(kr), secretstore.WithRegion("us-east-1"))
+	west := secNew(t, b, clock, secretstore.WithKeys(kr), secretstore.WithRegion("eu-west-1"))
 	app, err := kr.CreateKey(ctx, "alias/app", "")
 	require.NoError(t, err)
 
@@ -440,6 +442,13 @@ func TestKeyringRotateRewrapRetire(t *testing.T) {
 	_, err = e.RestoreSecret(ctx, &secretstore.RestoreSecretInput{SecretId: "east-003"})
 	require.NoError(t, err)
 	want["east-003"] = deleted
+	krCheck(t, e, want)
+
+	// Two days later every read records its access date, rewriting the
+	// version entries: the rewrapped data keys must stay with them.
+	clock.Advance(48 * time.Hour)
+	krCheck(t, e, want)
+	krCheck(t, west, wantWest)
 	krCheck(t, e, want)
 	krCheck(t, west, wantWest)
 

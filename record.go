@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Record format, version 1: how a secretMeta is stored in the backend.
+// Record format, version 2: how a secretMeta is stored in the backend.
 //
 // A secret is one record (the head) and, once it has many versions, a few
 // chunk blobs. The head holds the secret's fields, its labels, the entries
@@ -24,7 +24,7 @@ import (
 // Strings and byte strings are a uvarint length and the bytes; times are a
 // varint of Unix nanoseconds, 0 for "not set"; counts are uvarints:
 //
-//	head   = format=1
+//	head   = format=2
 //	         name arn description kmsKeyId
 //	         created lastChanged lastAccessed deletionDate deleteRequested
 //	         flags (bit 0 tags set, bit 1 rotation configured, bit 2 rotation enabled)
@@ -34,12 +34,22 @@ import (
 //	         nextSeq
 //	         nChunks {blobKey count deadMask}
 //	         nTail {len entry}
-//	chunk  = format=1 'K' count {len entry}
+//	chunk  = format=2 'K' count {len entry}
 //	entry  = versionId seq created kind keyId blob lastAccessed
+//	         nWrap(0 or 1) {wrapKeyId wrapKeyVersion wrappedKey}
 //
-// Compatibility: readers reject unknown format bytes; a new field means a new
-// format byte and a decoder for the old one kept forever.
-const recordFormat1 = 1
+// wrap, when present, replaces the wrapped data key in the header of the
+// version's sealed value (see crypto.go): Rewrap re-wraps a data key by
+// writing it here, in the record, instead of writing the value again.
+//
+// Format 1 is format 2 without the entry's wrap field; it is still read, and
+// written over in format 2 by the next change. Compatibility: readers reject
+// unknown format bytes; a new field means a new format byte and a decoder
+// for the old one kept forever.
+const (
+	recordFormat1 = 1
+	recordFormat2 = 2
+)
 
 var errCorruptRecord = errors.New("secretstore: corrupt secret record")
 
@@ -142,7 +152,11 @@ func encodeVersion(v *versionMeta) []byte {
 	if v.raw != nil {
 		return v.raw
 	}
-	e := encoder{b: make([]byte, 0, 24+len(v.ID)+len(v.KeyID)+len(v.Blob))}
+	size := 25 + len(v.ID) + len(v.KeyID) + len(v.Blob)
+	if v.wrap != nil {
+		size += 10 + len(v.wrap.KeyID) + len(v.wrap.Ciphertext)
+	}
+	e := encoder{b: make([]byte, 0, size)}
 	e.str(v.ID)
 	e.uint(v.Seq)
 	e.time(v.Created)
@@ -150,6 +164,14 @@ func encodeVersion(v *versionMeta) []byte {
 	e.str(v.KeyID)
 	e.str(v.Blob)
 	e.time(v.LastAccessed)
+	if v.wrap == nil {
+		e.uint(0)
+	} else {
+		e.uint(1)
+		e.str(v.wrap.KeyID)
+		e.uint(uint64(v.wrap.Version))
+		e.str(string(v.wrap.Ciphertext))
+	}
 	v.raw = e.b
 	return v.raw
 }
@@ -180,7 +202,7 @@ func encodeHead(s *secretMeta, chunks []chunkState) []byte {
 		}
 	}
 	e := encoder{b: make([]byte, 0, size)}
-	e.b = append(e.b, recordFormat1)
+	e.b = append(e.b, recordFormat2)
 	e.str(s.Name)
 	e.str(s.ARN)
 	e.str(s.Description)
@@ -284,7 +306,7 @@ func encodeChunk(vs []*versionMeta) []byte {
 		size += 3 + len(encodeVersion(v))
 	}
 	e := encoder{b: make([]byte, 0, size)}
-	e.b = append(e.b, recordFormat1, 'K')
+	e.b = append(e.b, recordFormat2, 'K')
 	e.uint(uint64(len(vs)))
 	for _, v := range vs {
 		e.uint(uint64(len(v.raw)))
@@ -295,9 +317,10 @@ func encodeChunk(vs []*versionMeta) []byte {
 
 // decodeChunk parses a chunk blob written for ref.
 func decodeChunk(data []byte, ref *chunkRef) ([]*versionMeta, error) {
-	if len(data) < 2 || data[0] != recordFormat1 || data[1] != 'K' {
+	if len(data) < 2 || (data[0] != recordFormat1 && data[0] != recordFormat2) || data[1] != 'K' {
 		return nil, errCorruptRecord
 	}
+	format := data[0]
 	d := decoder{b: data[2:]}
 	n := d.count(2)
 	if d.err != nil || n != ref.Count {
@@ -309,7 +332,7 @@ func decodeChunk(data []byte, ref *chunkRef) ([]*versionMeta, error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		v, err := decodeVersion(raw)
+		v, err := decodeVersion(raw, format)
 		if err != nil {
 			return nil, err
 		}
@@ -327,9 +350,10 @@ func decodeChunk(data []byte, ref *chunkRef) ([]*versionMeta, error) {
 // resolve (see Engine.resolveChunks). The result keeps slices of data (the
 // cached version encodings), so the caller must not modify data afterwards.
 func decodeRecord(data []byte) (*secretMeta, error) {
-	if len(data) == 0 || data[0] != recordFormat1 {
+	if len(data) == 0 || (data[0] != recordFormat1 && data[0] != recordFormat2) {
 		return nil, errCorruptRecord
 	}
+	format := data[0]
 	d := decoder{b: data[1:]}
 	s := &secretMeta{}
 	s.Name = d.str()
@@ -391,7 +415,7 @@ func decodeRecord(data []byte) (*secretMeta, error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		v, err := decodeVersion(raw)
+		v, err := decodeVersion(raw, format)
 		if err != nil {
 			return nil, err
 		}
@@ -403,7 +427,7 @@ func decodeRecord(data []byte) (*secretMeta, error) {
 	return s, nil
 }
 
-func decodeVersion(raw []byte) (*versionMeta, error) {
+func decodeVersion(raw []byte, format byte) (*versionMeta, error) {
 	d := decoder{b: raw}
 	v := &versionMeta{}
 	v.ID = d.str()
@@ -413,10 +437,26 @@ func decodeVersion(raw []byte) (*versionMeta, error) {
 	v.KeyID = d.str()
 	v.Blob = d.str()
 	v.LastAccessed = d.time()
+	if format >= recordFormat2 {
+		switch d.uint() {
+		case 0:
+		case 1:
+			w := &WrappedKey{KeyID: d.str(), Version: uint32(d.uint())}
+			w.Ciphertext = d.bytes()
+			if len(w.KeyID) > maxKeyIDLen || len(w.Ciphertext) > maxWrappedLen || v.Kind == kindNone {
+				return nil, errCorruptRecord
+			}
+			v.wrap = w
+		default:
+			return nil, errCorruptRecord
+		}
+	}
 	if d.err != nil || len(d.b) != 0 || v.Kind > kindBinary {
 		return nil, errCorruptRecord
 	}
 	v.hash = idHash(v.ID)
-	v.raw = raw
+	if format == recordFormat2 {
+		v.raw = raw // else encodeVersion makes the format 2 entry when needed
+	}
 	return v, nil
 }

@@ -35,10 +35,9 @@ type RewrapOptions struct {
 // backend (in all regions, labelled or not, deleted-but-recoverable
 // included) again under the primary version of the same key, so that
 // older key versions can be retired (Keyring.RetireKeyVersion). Values are
-// not decrypted or re-encrypted: each sealed value gets a new header around
-// the same ciphertext, written as a new blob that the secret's record then
-// points to, one compare-and-swap per secret, so concurrent writers lose
-// nothing.
+// neither decrypted nor rewritten: the re-wrapped data keys go into the
+// secrets' metadata, one compare-and-swap per secret, so concurrent writers
+// lose nothing and an interruption leaves every secret either done or not.
 //
 // With Keys that implement VersionedKeys (Keyring), data keys already under
 // the primary version are left alone, so a Rewrap that was interrupted (a
@@ -127,72 +126,77 @@ func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryV
 			return nil // deleted meanwhile
 		}
 		s := cur.meta
-		var fresh, obsolete []*versionMeta
-		versions := slices.Clone(s.Versions)
-		for i, v := range versions {
+		var versions []*versionMeta
+		for i, v := range s.Versions {
 			if v.Kind == kindNone {
 				continue
 			}
 			examined++
 			nv, err := e.rewrapVersion(ctx, s, v, primary)
 			if err != nil {
-				e.deleteBlobs(ctx, fresh)
 				return err
 			}
 			if nv != nil {
-				fresh = append(fresh, nv)
-				obsolete = append(obsolete, v)
+				if versions == nil {
+					versions = slices.Clone(s.Versions)
+				}
 				versions[i] = nv
+				rewrapped++
 			}
 		}
-		if len(fresh) == 0 {
+		if versions == nil {
 			return nil
 		}
 		next := s.clone()
 		next.Versions = versions
-		if err := e.commit(ctx, key, cur, next, fresh...); err != nil {
-			return err
-		}
-		rewrapped = len(fresh)
-		e.deleteBlobs(ctx, obsolete)
-		return nil
+		return e.commit(ctx, key, cur, next)
 	})
+	if err != nil {
+		rewrapped = 0
+	}
 	return examined, rewrapped, err
 }
 
-// rewrapVersion writes version v's sealed value again with its data key
-// under the primary key version, and returns the version pointing to the
-// new blob, or nil if the data key already is under the primary version.
-func (e *Engine) rewrapVersion(ctx context.Context, s *secretMeta, v *versionMeta, primary *primaryVersions) (*versionMeta, error) {
+// versionKey returns the wrapped data key of version v: the one Rewrap
+// stored in the metadata, or else the one in the sealed value's header,
+// with the sealed format's version.
+func (e *Engine) versionKey(ctx context.Context, v *versionMeta) (WrappedKey, byte, error) {
+	if v.wrap != nil {
+		return *v.wrap, sealVersion2, nil
+	}
 	blob, err := e.b.GetBlob(ctx, v.Blob)
 	if err != nil {
-		return nil, fmt.Errorf("version %s: %w", v.ID, err)
+		return WrappedKey{}, 0, fmt.Errorf("version %s: %w", v.ID, err)
 	}
 	sv, err := parseSealed(blob)
 	if err != nil {
-		return nil, fmt.Errorf("version %s: %w", v.ID, err)
+		return WrappedKey{}, 0, fmt.Errorf("version %s: %w", v.ID, err)
 	}
-	if sv.format == sealVersion2 {
-		ok, err := primary.current(ctx, sv.key)
+	return sv.key, sv.format, nil
+}
+
+// rewrapVersion wraps version v's data key again under the primary version
+// of its key, and returns the version carrying the new wrapped key in its
+// metadata, or nil if the data key already is under the primary version.
+func (e *Engine) rewrapVersion(ctx context.Context, s *secretMeta, v *versionMeta, primary *primaryVersions) (*versionMeta, error) {
+	w, format, err := e.versionKey(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if format == sealVersion2 {
+		ok, err := primary.current(ctx, w)
 		if err != nil || ok {
 			return nil, err
 		}
 	}
-	out, err := rewrapSealed(ctx, e.keys, aadFor(s, v), blob)
+	nw, err := rewrapKey(ctx, e.keys, w, aadFor(s, v))
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
 		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: fmt.Errorf("version %s: %w", v.ID, err)}
 	}
-	bk, err := e.newBlobKey()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.b.PutBlob(ctx, bk, out); err != nil {
-		return nil, err
-	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, v.KeyID, bk, v.LastAccessed, v.Seq), nil
+	return newVersionMeta(v.ID, v.Created, v.Kind, v.KeyID, v.Blob, v.LastAccessed, v.Seq, &nw), nil
 }
 
 // KeyVersionRef names one version of one key, as a sealed value records the
@@ -251,15 +255,11 @@ func (e *Engine) valueKeys(ctx context.Context, s *secretMeta) ([]KeyVersionRef,
 		if v.Kind == kindNone {
 			continue
 		}
-		blob, err := e.b.GetBlob(ctx, v.Blob)
+		w, _, err := e.versionKey(ctx, v)
 		if err != nil {
-			return nil, fmt.Errorf("version %s: %w", v.ID, err)
+			return nil, err
 		}
-		sv, err := parseSealed(blob)
-		if err != nil {
-			return nil, fmt.Errorf("version %s: %w", v.ID, err)
-		}
-		refs = append(refs, KeyVersionRef{KeyID: sv.key.KeyID, Version: sv.key.Version})
+		refs = append(refs, KeyVersionRef{KeyID: w.KeyID, Version: w.Version})
 	}
 	return refs, nil
 }

@@ -95,7 +95,7 @@ func (e *Engine) rotateSecret(ctx context.Context, in *RotateSecretInput) (*Rota
 		// rule 5): prune among the other versions only, and never refuse.
 		kept, drop, _ := pruneVersions(s.Versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
 		pruned = drop
-		next.Versions = append(slices.Clip(kept), newVersionMeta(tok, now, kindNone, "", "", time.Time{}, s.NextSeq))
+		next.Versions = append(slices.Clip(kept), newVersionMeta(tok, now, kindNone, "", "", time.Time{}, s.NextSeq, nil))
 		next.NextSeq++
 		next.LastChanged = now
 		return next, nil

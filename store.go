@@ -685,7 +685,7 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 		}
 		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: err}
 	}
-	plain, err := open(ctx, e.keys, aadFor(s, v), blob)
+	plain, err := open(ctx, e.keys, aadFor(s, v), blob, v.wrap)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -712,12 +712,12 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 	if err := e.b.PutBlob(ctx, key, sealedValue); err != nil {
 		return nil, err
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed, v.Seq), nil
+	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed, v.Seq, nil), nil
 }
 
 // newVersionMeta builds a versionMeta with its lookup hash and encoding.
-func newVersionMeta(id string, created time.Time, kind byte, keyID, blob string, lastAccessed time.Time, seq uint64) *versionMeta {
-	v := &versionMeta{ID: id, Created: created, Kind: kind, KeyID: keyID, Blob: blob, LastAccessed: lastAccessed, Seq: seq, hash: idHash(id)}
+func newVersionMeta(id string, created time.Time, kind byte, keyID, blob string, lastAccessed time.Time, seq uint64, wrap *WrappedKey) *versionMeta {
+	v := &versionMeta{ID: id, Created: created, Kind: kind, KeyID: keyID, Blob: blob, LastAccessed: lastAccessed, Seq: seq, hash: idHash(id), wrap: wrap}
 	encodeVersion(v)
 	return v
 }
@@ -1044,7 +1044,7 @@ func (c *sealedOnce) reuse(s *secretMeta, stub *versionMeta) *versionMeta {
 	if c == nil || c.v == nil || c.arn != s.ARN || c.v.ID != stub.ID || c.v.Kind != stub.Kind || c.v.KeyID != s.KmsKeyID {
 		return nil
 	}
-	return newVersionMeta(stub.ID, stub.Created, stub.Kind, c.v.KeyID, c.v.Blob, time.Time{}, stub.Seq)
+	return newVersionMeta(stub.ID, stub.Created, stub.Kind, c.v.KeyID, c.v.Blob, time.Time{}, stub.Seq, nil)
 }
 
 // keep remembers v, written for the secret arn, deleting a kept blob that
@@ -1345,7 +1345,7 @@ func (e *Engine) touch(ctx context.Context, s *secretMeta, v *versionMeta) {
 		next := cur.meta.clone()
 		next.LastAccessed = today
 		next.Versions = slices.Clone(cur.meta.Versions)
-		next.Versions[i] = newVersionMeta(cv.ID, cv.Created, cv.Kind, cv.KeyID, cv.Blob, today, cv.Seq)
+		next.Versions[i] = newVersionMeta(cv.ID, cv.Created, cv.Kind, cv.KeyID, cv.Blob, today, cv.Seq, cv.wrap)
 		return e.commit(ctx, key, cur, next)
 	})
 }

@@ -31,6 +31,10 @@ type versionMeta struct {
 	Blob         string // blob key, "" for a placeholder
 	LastAccessed time.Time
 
+	// wrap, if not nil, is the value's data key as Rewrap last wrapped it,
+	// which replaces the wrapped key in the sealed value's header.
+	wrap *WrappedKey
+
 	// Seq orders versions by creation, wherever their entries are stored.
 	Seq uint64
 

@@ -25,7 +25,7 @@ var mbEpoch = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 func mbVersions(ids []string, ageHours []int) []*versionMeta {
 	vs := make([]*versionMeta, len(ids))
 	for i, id := range ids {
-		vs[i] = newVersionMeta(id, mbEpoch.Add(-time.Duration(ageHours[i])*time.Hour), kindString, "", "blob-"+id, time.Time{}, uint64(i))
+		vs[i] = newVersionMeta(id, mbEpoch.Add(-time.Duration(ageHours[i])*time.Hour), kindString, "", "blob-"+id, time.Time{}, uint64(i), nil)
 	}
 	return vs
 }
@@ -313,9 +313,10 @@ func mbFullRecord() *secretMeta {
 			LabelPrevious, "v1-0000000000000000000000000000000000",
 			LabelPending, "p3-0000000000000000000000000000000000"),
 		Versions: []*versionMeta{
-			newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch.Add(-72*time.Hour), kindString, "", "v1/blob-1", mbEpoch.Truncate(24*time.Hour), 0),
-			newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch.Add(-time.Hour), kindBinary, "alias/app", "v1/blob-2", time.Time{}, 0),
-			newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 0),
+			newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch.Add(-72*time.Hour), kindString, "", "v1/blob-1", mbEpoch.Truncate(24*time.Hour), 0, nil),
+			newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch.Add(-time.Hour), kindBinary, "alias/app", "v1/blob-2", time.Time{}, 0,
+				&WrappedKey{KeyID: "0b1e5e0e-0000-4000-8000-000000000001", Version: 7, Ciphertext: []byte("wrapped data key")}),
+			newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 0, nil),
 		},
 	}
 }
@@ -330,7 +331,7 @@ func mbRecordSeeds() map[string]*secretMeta {
 		"full":            mbFullRecord(),
 		"no versions":     empty,
 		"all tags gone":   untagged,
-		"one version":     {Name: "a", ARN: "arn:a-123456", Created: mbEpoch, Labels: mbLabels(LabelCurrent, strings.Repeat("x", 64)), Versions: []*versionMeta{newVersionMeta(strings.Repeat("x", 64), mbEpoch, kindString, "", "b", time.Time{}, 0)}},
+		"one version":     {Name: "a", ARN: "arn:a-123456", Created: mbEpoch, Labels: mbLabels(LabelCurrent, strings.Repeat("x", 64)), Versions: []*versionMeta{newVersionMeta(strings.Repeat("x", 64), mbEpoch, kindString, "", "b", time.Time{}, 0, nil)}},
 		"pre-1970 times":  {Name: "old", Created: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC), LastChanged: time.Unix(0, -1).UTC()},
 		"zero everything": {},
 	}
@@ -475,6 +476,7 @@ func TestRecordCorrupt(t *testing.T) {
 	e.str("")
 	e.str("blob")
 	e.time(time.Time{})
+	e.uint(0)               // no rewrapped key
 	e.b = append(e.b, 0x00) // junk inside the entry
 	junkEntry := &versionMeta{ID: "id", raw: e.b}
 	entryJunk := encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{junkEntry}})
@@ -491,7 +493,9 @@ func TestRecordCorrupt(t *testing.T) {
 		{"nil", nil},
 		{"empty", []byte{}},
 		{"format 0", withByte(0, 0)},
-		{"format 2", withByte(0, 2)},
+		{"format 3", withByte(0, 3)},
+		{"rewrapped-key count 2", mbWithWrapCount(2)},
+		{"rewrapped key on a placeholder", mbPlaceholderWrap()},
 		{"format 255", withByte(0, 255)},
 		{"only the format byte", []byte{recordFormat1}},
 		{"trailing byte", append(append([]byte(nil), valid...), 0)},
@@ -544,6 +548,28 @@ func mbWithTagCount(count []byte) []byte {
 // replaced by count.
 func mbWithLabelCount(count []byte) []byte {
 	return mbWithCounts([]byte{0}, count)
+}
+
+// mbWithWrapCount returns a record whose one version entry has the given
+// count of rewrapped keys and no more.
+func mbWithWrapCount(n uint64) []byte {
+	e := encoder{}
+	e.str("id")
+	e.uint(0)
+	e.time(mbEpoch)
+	e.b = append(e.b, kindString)
+	e.str("")
+	e.str("blob")
+	e.time(time.Time{})
+	e.uint(n)
+	return encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{{ID: "id", raw: e.b}}})
+}
+
+// mbPlaceholderWrap returns a record whose placeholder version (no value)
+// claims a rewrapped data key.
+func mbPlaceholderWrap() []byte {
+	v := newVersionMeta("id", mbEpoch, kindNone, "", "", time.Time{}, 0, &WrappedKey{KeyID: "k", Version: 1, Ciphertext: []byte("w")})
+	return encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{v}})
 }
 
 // mbWithCounts returns an otherwise empty record with the given encoded
@@ -617,9 +643,9 @@ func FuzzDecodeRecord(f *testing.F) {
 
 func TestSelectVersion(t *testing.T) {
 	t.Parallel()
-	v1 := newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch, kindString, "", "b1", time.Time{}, 0)
-	v2 := newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch, kindString, "", "b2", time.Time{}, 1)
-	p := newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 2)
+	v1 := newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch, kindString, "", "b1", time.Time{}, 0, nil)
+	v2 := newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch, kindString, "", "b2", time.Time{}, 1, nil)
+	p := newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 2, nil)
 	s := &secretMeta{Versions: []*versionMeta{v1, v2, p},
 		Labels: labelSet{{LabelPrevious, v1.ID}, {LabelCurrent, v2.ID}, {LabelPending, p.ID}}}
 	for _, tt := range []struct {
