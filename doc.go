@@ -92,8 +92,19 @@
 // to another secret or version fails to open (DecryptionFailure) instead of
 // yielding a value. The sealed format is documented in crypto.go. Without
 // [WithKeys] the engine uses [LocalKeys] under a random master key held in
-// memory: right for tests and in-memory stores; a persistent store needs a
-// master key that survives the process ([NewLocalKeys]).
+// memory: right for tests and in-memory stores.
+//
+// A persistent store uses a [Keyring] ([OpenKeyring]): named keys with
+// numbered versions, addressed as KmsKeyId addresses KMS keys (key ID,
+// "alias/name" or ARN), stored in the backend itself and sealed under a
+// master key from a file ([MasterKeyFromFile]), an environment variable
+// ([MasterKeyFromEnv]) or a passphrase stretched with argon2id
+// ([MasterKeyFromPassphrase]). [Keyring.RotateKey] starts a new key version
+// for new values, [Engine.Rewrap] moves every existing data key to it
+// without re-encrypting values, and [Keyring.RetireKeyVersion] then destroys
+// the old version. To keep keys in a cloud KMS (AWS KMS, Google Cloud KMS,
+// Azure Key Vault, Vault transit) instead, use the nested module
+// github.com/secretstore/secretstore/keys/gocloudkeys.
 //
 // No value appears in an error message, and the request and response types
 // that hold values print "[redacted]" in their place under every fmt verb

@@ -482,3 +482,64 @@ func ExampleFakeClock() {
 	// deleted date: 2025-01-09T15:04:05Z
 	// describe: ResourceNotFoundException
 }
+
+// ExampleOpenKeyring keeps the keys of a store in the store itself, sealed
+// under a passphrase, rotates a key and moves every value to the new key
+// version.
+func ExampleOpenKeyring() {
+	ctx := context.Background()
+	b := membackend.New() // or filebackend.Open(dir): the keyring is stored there too
+	defer b.Close()
+
+	// Real stores use secretstore.DefaultArgon2Params (or a key file, see
+	// MasterKeyFromFile); these cheap parameters keep the example fast.
+	master, err := secretstore.MasterKeyFromPassphrase([]byte("correct horse battery staple"),
+		secretstore.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	keyring, err := secretstore.OpenKeyring(ctx, b, master)
+	master.Clear()
+	if err != nil {
+		log.Fatal(err) // a wrong passphrase fails here, with ErrWrongMasterKey
+	}
+	defer keyring.Close()
+	store, err := secretstore.New(b, secretstore.WithKeys(keyring))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if _, err := keyring.CreateKey(ctx, "alias/payments", "keys of the payments service"); err != nil {
+		log.Fatal(err)
+	}
+	_, err = store.CreateSecret(ctx, &secretstore.CreateSecretInput{
+		Name: "payments/api-key", KmsKeyId: "alias/payments", SecretString: secretstore.String("pk_live_51H"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Rotate: new values use version 2 at once; Rewrap moves the old ones.
+	if _, err := keyring.RotateKey(ctx, "alias/payments"); err != nil {
+		log.Fatal(err)
+	}
+	err = keyring.RetireKeyVersion(ctx, "alias/payments", 1)
+	fmt.Println("retire before Rewrap refused:", errors.Is(err, secretstore.ErrKeyVersionInUse))
+	p, err := store.Rewrap(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("rewrapped %d of %d values\n", p.Rewrapped, p.Versions)
+	if err := keyring.RetireKeyVersion(ctx, "alias/payments", 1); err != nil {
+		log.Fatal(err)
+	}
+	out, err := store.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "payments/api-key"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("value still reads:", out.SecretString == "pk_live_51H")
+	// Output:
+	// retire before Rewrap refused: true
+	// rewrapped 1 of 1 values
+	// value still reads: true
+}

@@ -120,11 +120,12 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	keys, err := secretstore.NewLocalKeys(master)
+	mk, err := secretstore.MasterKeyFromBytes(master)
 	clear(master)
 	if err != nil {
 		return err
 	}
+	defer mk.Clear()
 	b, err := filebackend.Open(dir)
 	if err != nil {
 		return err
@@ -134,7 +135,14 @@ func run(ctx context.Context, w io.Writer, cfg config) (err error) {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	store, err := secretstore.New(b, secretstore.WithKeys(keys))
+	// The keyring (the store's keys, sealed under the master key) lives in
+	// the store directory; the master key stays outside it.
+	keyring, err := secretstore.OpenKeyring(ctx, b, mk)
+	if err != nil {
+		return err
+	}
+	defer keyring.Close()
+	store, err := secretstore.New(b, secretstore.WithKeys(keyring))
 	if err != nil {
 		return err
 	}
