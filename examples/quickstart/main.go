@@ -39,12 +39,7 @@ import (
 	"github.com/secretstore/secretstore/backend/filebackend"
 )
 
-const (
-	secretName = "demo/db-password"
-
-	// masterKeySize is the size of a LocalKeys master key.
-	masterKeySize = 32
-)
+const secretName = "demo/db-password"
 
 // config says where the quickstart keeps its store and its master key.
 type config struct {

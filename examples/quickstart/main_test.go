@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/secretstore/secretstore"
 )
 
 // demoValues are the values the tour stores or tries to store.
@@ -58,7 +60,7 @@ func TestRun(t *testing.T) {
 	fi, err := os.Stat(cfg.KeyFile)
 	require.NoError(t, err)
 	assert.Equal(t, fs.FileMode(0o600), fi.Mode().Perm())
-	assert.Len(t, key1, masterKeySize)
+	assert.Len(t, key1, secretstore.MasterKeySize)
 	key2, err := os.ReadFile(cfg.KeyFile)
 	require.NoError(t, err)
 	assert.Equal(t, key1, key2, "the second run replaced the key")
