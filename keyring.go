@@ -587,9 +587,6 @@ func (k *Keyring) refresh(ctx context.Context) (*ringState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretstore: reading the keyring: %w", err)
 	}
-	if rec.Revision == st.rev && rec.Data == nil {
-		return st, nil
-	}
 	if rec.Revision == st.rev {
 		return st, nil
 	}
@@ -828,20 +825,26 @@ func (k *Keyring) RetireKeyVersion(ctx context.Context, keyID string, version ui
 	if n := usage[KeyVersionRef{KeyID: key.id, Version: version}]; n > 0 {
 		return fmt.Errorf("secretstore: RetireKeyVersion: %w: version %d of key %s still wraps %d data keys; run Rewrap first", ErrKeyVersionInUse, version, key.id, n)
 	}
+	var destroyed *ringVersion
 	_, err = k.change(ctx, func(st *ringState) error {
 		key := st.byID[key.id]
 		if key == nil || key.primary == version {
 			return fmt.Errorf("%w: the key changed meanwhile", ErrKeyVersionInUse)
 		}
+		destroyed = nil
 		for i, v := range key.versions {
 			if v.n == version && !v.retired {
 				key.versions[i] = &ringVersion{n: v.n, created: v.created, retired: true}
+				destroyed = v
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("secretstore: RetireKeyVersion: %w", err)
+	}
+	if destroyed != nil {
+		clear(destroyed.material) // its cipher, still in older snapshots, stays usable
 	}
 	return nil
 }
