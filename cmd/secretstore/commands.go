@@ -33,6 +33,10 @@ type command struct {
 	output func() any
 	// noStore is set for an operation that reads no secret.
 	noStore bool
+	// local, if not nil, runs a command that is not a Secrets Manager
+	// operation (the keyring's and Rewrap) on the opened store, with the
+	// parsed parameters, instead of calling op.
+	local func(ctx context.Context, st *openedStore, vals map[string]any, stdout, stderr io.Writer) error
 }
 
 // Parameters shared by several commands.
@@ -61,6 +65,9 @@ var (
 var storeParams = []param{
 	{flag: "dir", kind: kindString, usage: "the store's directory (default secretstore/store in the user cache directory)"},
 	{flag: "master-key-file", kind: kindString, usage: "the file of the store's master key (default secretstore/master.key in the user config directory)"},
+	{flag: "master-key-env", kind: kindString, usage: "the environment variable holding the master key in base64, instead of a key file"},
+	{flag: "passphrase-file", kind: kindString, usage: "the file holding a passphrase (less one trailing newline) that makes the master key, instead of a key file"},
+	{flag: "passphrase-env", kind: kindString, usage: "the environment variable holding a passphrase that makes the master key, instead of a key file"},
 	{flag: "region", kind: kindString, usage: "the region whose secrets to use, as serve's clients name it (default us-east-1)"},
 }
 
@@ -166,11 +173,12 @@ var commands = []*command{
 
 // lookupCommand returns the command called name, or nil.
 func lookupCommand(name string) *command {
-	i := slices.IndexFunc(commands, func(c *command) bool { return c.name == name })
-	if i < 0 {
-		return nil
+	for _, list := range [][]*command{commands, keyCommands} {
+		if i := slices.IndexFunc(list, func(c *command) bool { return c.name == name }); i >= 0 {
+			return list[i]
+		}
 	}
-	return commands[i]
+	return nil
 }
 
 // allParams returns c's parameters followed by the store flags it takes.
@@ -196,7 +204,7 @@ func runCommand(ctx context.Context, c *command, args []string, stdin io.Reader,
 		c.printUsage(stdout)
 		return 0
 	}
-	err := c.run(ctx, args, stdin, stdout)
+	err := c.run(ctx, args, stdin, stdout, stderr)
 	var ue *usageError
 	var se *serviceError
 	switch {
@@ -216,7 +224,7 @@ func runCommand(ctx context.Context, c *command, args []string, stdin io.Reader,
 }
 
 // run parses args, calls the operation and prints its response.
-func (c *command) run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) (err error) {
+func (c *command) run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	vals, err := parseArgs(args, c.allParams(), stdin)
 	if err != nil {
 		return err
@@ -231,7 +239,10 @@ func (c *command) run(ctx context.Context, args []string, stdin io.Reader, stdou
 	} else {
 		store.dir, _ = vals["dir"].(string)
 		store.keyFile, _ = vals["master-key-file"].(string)
-		for _, f := range []string{"dir", "master-key-file", "region"} {
+		store.keyEnv, _ = vals["master-key-env"].(string)
+		store.passphraseFile, _ = vals["passphrase-file"].(string)
+		store.passphraseEnv, _ = vals["passphrase-env"].(string)
+		for _, f := range []string{"dir", "master-key-file", "master-key-env", "passphrase-file", "passphrase-env", "region"} {
 			if v, ok := vals[f]; ok && v == "" {
 				return usagef("--%s must not be empty", f)
 			}
@@ -240,16 +251,19 @@ func (c *command) run(ctx context.Context, args []string, stdin io.Reader, stdou
 			return err
 		}
 	}
-	b, engineOpts, _, err := openStore(store, createKeyWithStore)
+	st, err := openStore(ctx, store, createKeyWithStore)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := b.Close(); cerr != nil && err == nil {
+		if cerr := st.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	h, err := awsapi.NewHandler(b, awsapi.WithDefaultRegion(region), awsapi.WithEngineOptions(engineOpts...))
+	if c.local != nil {
+		return c.local(ctx, st, vals, stdout, stderr)
+	}
+	h, err := awsapi.NewHandler(st.b, awsapi.WithDefaultRegion(region), awsapi.WithEngineOptions(st.opts...))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -372,8 +386,12 @@ func (c *command) printUsage(w io.Writer) {
 		}
 	}
 	b.WriteString(" [parameters]\n\n")
-	fmt.Fprintf(&b, "%s%s.\nCalls %s and prints the JSON that \"aws secretsmanager %s\" prints.\n\nparameters:\n",
-		strings.ToUpper(c.summary[:1]), c.summary[1:], c.op, c.name)
+	if c.local != nil {
+		fmt.Fprintf(&b, "%s%s.\n\nparameters:\n", strings.ToUpper(c.summary[:1]), c.summary[1:])
+	} else {
+		fmt.Fprintf(&b, "%s%s.\nCalls %s and prints the JSON that \"aws secretsmanager %s\" prints.\n\nparameters:\n",
+			strings.ToUpper(c.summary[:1]), c.summary[1:], c.op, c.name)
+	}
 	writeParams(&b, c.params)
 	if !c.noStore {
 		b.WriteString("\nstore:\n")

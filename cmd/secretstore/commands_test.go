@@ -84,14 +84,15 @@ func runWith(t *testing.T, env []string, stdin string, args ...string) (code int
 // directory would.
 func (s *cliStore) open(t *testing.T) secretstore.Store {
 	t.Helper()
-	master, _, err := secretstore.LoadKeyFile(s.keyFile, false)
-	require.NoError(t, err)
-	keys, err := secretstore.NewLocalKeys(master)
+	master, err := secretstore.MasterKeyFromFile(s.keyFile)
 	require.NoError(t, err)
 	b, err := filebackend.Open(s.dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, b.Close()) })
-	st, err := secretstore.New(b, secretstore.WithKeys(keys))
+	keyring, err := secretstore.OpenKeyring(t.Context(), b, master)
+	require.NoError(t, err)
+	t.Cleanup(func() { keyring.Close() })
+	st, err := secretstore.New(b, secretstore.WithKeys(keyring))
 	require.NoError(t, err)
 	return st
 }

@@ -19,11 +19,22 @@
 // aws CLI v2 does.
 //
 // By default serve and the subcommands keep the store in secretstore/store
-// under the user cache directory (os.UserCacheDir) and encrypt values under
-// a 32-byte master key kept apart from the store, in secretstore/master.key
-// under the user config directory (os.UserConfigDir). The first use creates
-// the key file with 32 random bytes and mode 0600, in a directory of mode
-// 0700; a subcommand creates it only together with a new store.
+// under the user cache directory (os.UserCacheDir). Values are encrypted
+// under the keys of a keyring kept in the store, itself sealed under a
+// 32-byte master key kept apart from the store, by default in
+// secretstore/master.key under the user config directory (os.UserConfigDir).
+// The first use creates the key file with 32 random bytes and mode 0600, in
+// a directory of mode 0700; a subcommand creates it only together with a new
+// store. --master-key-env takes the key from an environment variable
+// (base64) instead, and --passphrase-file or --passphrase-env derive it from
+// a passphrase with argon2id.
+//
+// The keyring commands (create-key, list-keys, rotate-key, rewrap,
+// retire-key-version, ...) rotate keys without downtime: rotate-key makes a
+// new key version that new values use at once, rewrap moves every existing
+// value's data key to it (showing a progress bar; run it again to resume
+// after an interruption), and retire-key-version then destroys the old
+// version.
 //
 // SECURITY: without --credentials the server checks no signatures, and anyone
 // who can reach it can read and change every secret. serve therefore refuses
@@ -52,9 +63,6 @@ import (
 )
 
 const (
-	// masterKeySize is the size of a LocalKeys master key.
-	masterKeySize = 32
-
 	// shutdownTimeout bounds how long serve waits for requests in flight
 	// when it is told to stop.
 	shutdownTimeout = 10 * time.Second
@@ -78,6 +86,12 @@ commands:
 
 Secrets Manager commands, as "aws secretsmanager <command>", on a store
 directory (--dir, --master-key-file):
+`
+
+// keyUsage heads the key commands in the usage text.
+const keyUsage = `
+Commands on the keyring of a store directory (the keys that seal its values,
+kept in the store under its master key):
 `
 
 // usageTail ends the usage text.
@@ -138,6 +152,10 @@ func printUsage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString(usage)
 	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-28s %s\n", c.name, c.summary)
+	}
+	b.WriteString(keyUsage)
+	for _, c := range keyCommands {
 		fmt.Fprintf(&b, "  %-28s %s\n", c.name, c.summary)
 	}
 	b.WriteString(usageTail)
@@ -211,6 +229,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fset.StringVar(&cfg.store.dir, "dir", "", dirUsage)
 	fset.BoolVar(&cfg.store.memory, "memory", false, "keep the store in memory only; it is lost when the server stops (not with --dir)")
 	fset.StringVar(&cfg.store.keyFile, "master-key-file", "", keyFileUsage)
+	fset.StringVar(&cfg.store.keyEnv, "master-key-env", "", keyEnvUsage)
+	fset.StringVar(&cfg.store.passphraseFile, "passphrase-file", "", passphraseFileUsage)
+	fset.StringVar(&cfg.store.passphraseEnv, "passphrase-env", "", passphraseEnvUsage)
 	fset.BoolVar(&cfg.allowReset, "allow-reset", false, "enable POST /_secretstore/reset, which deletes every secret (not with --credentials)")
 	fset.StringVar(&cfg.credentials, "credentials", "", "`file` of lines \"ACCESS_KEY_ID SECRET_ACCESS_KEY\" (# starts a comment); turns on SigV4 signature checking")
 	fset.BoolVar(&cfg.insecure, "insecure", false, "allow listening on an address other than loopback without --credentials")
@@ -234,9 +255,6 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if cfg.store.memory && set["dir"] {
 		return cfg, usagef("--memory and --dir cannot be used together")
 	}
-	if cfg.store.memory && set["master-key-file"] {
-		return cfg, usagef("--master-key-file has no use with --memory: an in-memory store uses a key that lives as long as the process")
-	}
 	if cfg.allowReset && cfg.credentials != "" {
 		return cfg, usagef("--allow-reset cannot be used with --credentials: the reset endpoint is not authenticated")
 	}
@@ -246,8 +264,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if set["dir"] && cfg.store.dir == "" {
 		return cfg, usagef("--dir must not be empty")
 	}
-	if set["master-key-file"] && cfg.store.keyFile == "" {
-		return cfg, usagef("--master-key-file must not be empty")
+	for _, f := range []string{"master-key-file", "master-key-env", "passphrase-file", "passphrase-env"} {
+		if set[f] && fset.Lookup(f).Value.String() == "" {
+			return cfg, usagef("--%s must not be empty", f)
+		}
 	}
 	loopback, err := isLoopback(cfg.addr)
 	if err != nil {
@@ -294,18 +314,19 @@ func runServer(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (
 		opts = append(opts, awsapi.WithCredentials(creds))
 	}
 
-	b, engineOpts, where, err := openStore(cfg.store, createKey)
+	st, err := openStore(ctx, cfg.store, createKey)
 	if err != nil {
 		return err
 	}
-	opts = append(opts, awsapi.WithEngineOptions(engineOpts...))
+	opts = append(opts, awsapi.WithEngineOptions(st.opts...))
 	defer func() {
-		if cerr := b.Close(); cerr != nil && err == nil {
+		if cerr := st.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
+	where := st.where
 
-	h, err := awsapi.NewHandler(b, opts...)
+	h, err := awsapi.NewHandler(st.b, opts...)
 	if err != nil {
 		return err
 	}

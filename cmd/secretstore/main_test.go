@@ -21,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/secretstore/secretstore"
 )
 
 // binary is the secretstore binary built once by TestMain.
@@ -209,7 +211,7 @@ func TestServeDirKeepsSecretsAcrossRestarts(t *testing.T) {
 
 	key, err := os.ReadFile(keyFile)
 	require.NoError(t, err)
-	assert.Len(t, key, masterKeySize)
+	assert.Len(t, key, secretstore.MasterKeySize)
 	assert.NotContains(t, s.line, string(key))
 
 	s = startServer(t, args...)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,23 +21,54 @@ import (
 // Secrets Manager subcommands share it, and openStore is the one place that
 // turns it into a backend: a new kind of store is a new field here and a new
 // case there.
+//
+// A file store keeps its keys in a keyring inside the store, sealed under a
+// master key from exactly one of: a key file (the default), an environment
+// variable holding the key in base64, or a passphrase (from a file or an
+// environment variable) stretched with argon2id.
 type storeConfig struct {
-	memory  bool   // an in-memory store; dir and keyFile are unused
-	dir     string // directory of a file store
-	keyFile string // file of the master key that seals a file store's values
+	memory         bool   // an in-memory store; the rest is unused
+	dir            string // directory of a file store
+	keyFile        string // file of the 32-byte master key
+	keyEnv         string // environment variable holding the master key in base64
+	passphraseFile string // file whose content is the passphrase
+	passphraseEnv  string // environment variable holding the passphrase
 }
 
 // Help texts of the store flags, shared by serve and the subcommands.
 const (
-	dirUsage     = "`directory` of the store (default secretstore/store in the user cache directory)"
-	keyFileUsage = "`file` of the 32-byte master key, created on first use; must be outside the store directory (default secretstore/master.key in the user config directory)"
+	dirUsage            = "`directory` of the store (default secretstore/store in the user cache directory)"
+	keyFileUsage        = "`file` of the 32-byte master key, created on first use; must be outside the store directory (default secretstore/master.key in the user config directory)"
+	keyEnvUsage         = "`name` of an environment variable holding the master key in base64 (head -c 32 /dev/urandom | base64), instead of a key file"
+	passphraseFileUsage = "`file` holding a passphrase (less one trailing newline) that argon2id stretches into the master key, instead of a key file"
+	passphraseEnvUsage  = "`name` of an environment variable holding a passphrase, instead of a key file"
 )
+
+// masterSources returns the flags of the master key sources c names.
+func (c *storeConfig) masterSources() []string {
+	var set []string
+	for _, f := range []struct{ flag, v string }{
+		{"--master-key-file", c.keyFile}, {"--master-key-env", c.keyEnv},
+		{"--passphrase-file", c.passphraseFile}, {"--passphrase-env", c.passphraseEnv},
+	} {
+		if f.v != "" {
+			set = append(set, f.flag)
+		}
+	}
+	return set
+}
 
 // resolve fills in the default directory and key file of a file store,
 // makes both absolute, and refuses a key file inside the store directory.
 func (c *storeConfig) resolve() error {
 	if c.memory {
+		if src := c.masterSources(); len(src) > 0 {
+			return usagef("%s has no use with --memory: an in-memory store uses a key that lives as long as the process", src[0])
+		}
 		return nil
+	}
+	if src := c.masterSources(); len(src) > 1 {
+		return usagef("%s and %s cannot be used together: give one source of the master key", src[0], src[1])
 	}
 	if c.dir == "" {
 		cache, err := os.UserCacheDir()
@@ -44,7 +77,7 @@ func (c *storeConfig) resolve() error {
 		}
 		c.dir = filepath.Join(cache, "secretstore", "store")
 	}
-	if c.keyFile == "" {
+	if len(c.masterSources()) == 0 {
 		conf, err := os.UserConfigDir()
 		if err != nil {
 			return usagef("no default place for the master key: use --master-key-file (%v)", err)
@@ -55,11 +88,16 @@ func (c *storeConfig) resolve() error {
 	if c.dir, err = filepath.Abs(c.dir); err != nil {
 		return err
 	}
-	if c.keyFile, err = filepath.Abs(c.keyFile); err != nil {
-		return err
-	}
-	if within(c.dir, c.keyFile) || within(resolve(c.dir), resolve(c.keyFile)) {
-		return usagef("master key file %s is inside the store directory %s: keep the key apart from the data it protects", c.keyFile, c.dir)
+	for _, f := range []*string{&c.keyFile, &c.passphraseFile} {
+		if *f == "" {
+			continue
+		}
+		if *f, err = filepath.Abs(*f); err != nil {
+			return err
+		}
+		if within(c.dir, *f) || within(resolve(c.dir), resolve(*f)) {
+			return usagef("master key file %s is inside the store directory %s: keep the key apart from the data it protects", *f, c.dir)
+		}
 	}
 	return nil
 }
@@ -76,38 +114,85 @@ const (
 	createKeyWithStore
 )
 
-// openStore opens the store that c (resolved) names. It returns the backend,
-// which the caller closes, the engine options its values need, and a
-// description of the store for messages.
-func openStore(c storeConfig, policy keyPolicy) (b backend.Backend, opts []secretstore.Option, where string, err error) {
+// openedStore is a store that openStore opened.
+type openedStore struct {
+	b       backend.Backend
+	keyring *secretstore.Keyring // nil for an in-memory store
+	opts    []secretstore.Option // what an engine over b needs
+	where   string               // a description of the store for messages
+}
+
+// Close closes the keyring and the backend.
+func (o *openedStore) Close() error {
+	if o.keyring != nil {
+		o.keyring.Close()
+	}
+	return o.b.Close()
+}
+
+// openStore opens the store that c (resolved) names, with its keyring; the
+// caller closes it.
+func openStore(ctx context.Context, c storeConfig, policy keyPolicy) (*openedStore, error) {
 	if c.memory {
-		return membackend.New(), nil, "in memory", nil
+		return &openedStore{b: membackend.New(), where: "in memory"}, nil
+	}
+	master, err := c.masterKey(policy)
+	if err != nil {
+		return nil, err
+	}
+	defer master.Clear()
+	fb, err := filebackend.Open(c.dir)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := secretstore.OpenKeyring(ctx, fb, master)
+	if err != nil {
+		fb.Close()
+		if errors.Is(err, secretstore.ErrWrongMasterKey) {
+			return nil, fmt.Errorf("the store %s does not open with this master key (%s)", fb.Dir(), c.masterSources()[0])
+		}
+		return nil, err
+	}
+	return &openedStore{b: fb, keyring: kr, opts: []secretstore.Option{secretstore.WithKeys(kr)}, where: "store " + fb.Dir()}, nil
+}
+
+// masterKey reads the master key from the source c names.
+func (c *storeConfig) masterKey(policy keyPolicy) (secretstore.MasterKey, error) {
+	switch {
+	case c.keyEnv != "":
+		return secretstore.MasterKeyFromEnv(c.keyEnv)
+	case c.passphraseEnv != "":
+		p, ok := os.LookupEnv(c.passphraseEnv)
+		if !ok || p == "" {
+			return secretstore.MasterKey{}, fmt.Errorf("environment variable %s (--passphrase-env) is not set", c.passphraseEnv)
+		}
+		return secretstore.MasterKeyFromPassphrase([]byte(p), secretstore.DefaultArgon2Params)
+	case c.passphraseFile != "":
+		p, err := os.ReadFile(c.passphraseFile)
+		if err != nil {
+			return secretstore.MasterKey{}, fmt.Errorf("--passphrase-file: %w", err)
+		}
+		defer clear(p)
+		p = bytes.TrimSuffix(bytes.TrimSuffix(p, []byte("\n")), []byte("\r"))
+		return secretstore.MasterKeyFromPassphrase(p, secretstore.DefaultArgon2Params)
 	}
 	if policy == createKeyWithStore {
 		if _, err := os.Stat(c.keyFile); errors.Is(err, fs.ErrNotExist) {
 			empty, err := emptyOrMissing(c.dir)
 			if err != nil {
-				return nil, nil, "", err
+				return secretstore.MasterKey{}, err
 			}
 			if !empty {
-				return nil, nil, "", fmt.Errorf("master key file %s does not exist, but the store %s does: give the --master-key-file it was created with", c.keyFile, c.dir)
+				return secretstore.MasterKey{}, fmt.Errorf("master key file %s does not exist, but the store %s does: give the --master-key-file it was created with", c.keyFile, c.dir)
 			}
 		}
 	}
-	master, _, err := secretstore.LoadKeyFile(c.keyFile, true)
+	key, _, err := secretstore.LoadKeyFile(c.keyFile, true)
 	if err != nil {
-		return nil, nil, "", err
+		return secretstore.MasterKey{}, err
 	}
-	keys, err := secretstore.NewLocalKeys(master)
-	clear(master)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	fb, err := filebackend.Open(c.dir)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return fb, []secretstore.Option{secretstore.WithKeys(keys)}, "store " + fb.Dir(), nil
+	defer clear(key)
+	return secretstore.MasterKeyFromBytes(key)
 }
 
 // emptyOrMissing reports whether dir does not exist or holds nothing.
