@@ -23,8 +23,8 @@ import (
 //
 // aad is associated data that UnwrapKey must be given unchanged; it binds the
 // wrapped key to the secret and version it protects. Implementations must be
-// safe for concurrent use and must not keep dek, the returned slice or the
-// wrapped key's Ciphertext.
+// safe for concurrent use and must not keep dek, aad, the returned slice or
+// the wrapped key's Ciphertext.
 //
 // [LocalKeys] and [Keyring] implement Keys in this package; the nested module
 // keys/gocloudkeys adapts any gocloud.dev/secrets keeper (AWS KMS, Google
@@ -229,7 +229,11 @@ const (
 
 // sealAAD returns the associated data binding a sealed value to its place.
 func sealAAD(arn, versionID string, kind byte) []byte {
-	aad := make([]byte, 0, len("secretstore/v1")+len(arn)+len(versionID)+4)
+	return appendAAD(make([]byte, 0, len("secretstore/v1")+len(arn)+len(versionID)+4), arn, versionID, kind)
+}
+
+// appendAAD appends sealAAD's result to aad.
+func appendAAD(aad []byte, arn, versionID string, kind byte) []byte {
 	aad = append(aad, "secretstore/v1\x00"...)
 	aad = append(aad, arn...)
 	aad = append(aad, 0)

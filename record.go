@@ -60,6 +60,12 @@ func (e *encoder) str(s string) {
 	e.b = append(e.b, s...)
 }
 
+// bytes encodes p as str encodes a string.
+func (e *encoder) bytes(p []byte) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(p)))
+	e.b = append(e.b, p...)
+}
+
 func (e *encoder) uint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
 
 func (e *encoder) time(t time.Time) {
@@ -170,7 +176,7 @@ func encodeVersion(v *versionMeta) []byte {
 		e.uint(1)
 		e.str(v.wrap.KeyID)
 		e.uint(uint64(v.wrap.Version))
-		e.str(string(v.wrap.Ciphertext))
+		e.bytes(v.wrap.Ciphertext)
 	}
 	v.raw = e.b
 	return v.raw

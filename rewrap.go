@@ -127,12 +127,14 @@ func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryV
 		}
 		s := cur.meta
 		var versions []*versionMeta
+		var aad []byte // reused: Keys keep no aad
 		for i, v := range s.Versions {
 			if v.Kind == kindNone {
 				continue
 			}
 			examined++
-			nv, err := e.rewrapVersion(ctx, s, v, primary)
+			aad = appendAAD(aad[:0], s.ARN, v.ID, v.Kind)
+			nv, err := e.rewrapVersion(ctx, v, aad, primary)
 			if err != nil {
 				return err
 			}
@@ -175,10 +177,10 @@ func (e *Engine) versionKey(ctx context.Context, v *versionMeta) (WrappedKey, by
 	return sv.key, sv.format, nil
 }
 
-// rewrapVersion wraps version v's data key again under the primary version
-// of its key, and returns the version carrying the new wrapped key in its
+// rewrapVersion wraps version v's data key (bound to aad) again under the
+// primary version of its key, and returns the version carrying the new wrapped key in its
 // metadata, or nil if the data key already is under the primary version.
-func (e *Engine) rewrapVersion(ctx context.Context, s *secretMeta, v *versionMeta, primary *primaryVersions) (*versionMeta, error) {
+func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, primary *primaryVersions) (*versionMeta, error) {
 	w, format, err := e.versionKey(ctx, v)
 	if err != nil {
 		return nil, err
@@ -189,7 +191,7 @@ func (e *Engine) rewrapVersion(ctx context.Context, s *secretMeta, v *versionMet
 			return nil, err
 		}
 	}
-	nw, err := rewrapKey(ctx, e.keys, w, aadFor(s, v))
+	nw, err := rewrapKey(ctx, e.keys, w, aad)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
