@@ -54,7 +54,9 @@
 //     (roles/cloudkms.cryptoKeyEncrypterDecrypter).
 //   - Azure Key Vault: gocloud.dev/secrets/azurekeyvault,
 //     "azurekeyvault://VAULT.vault.azure.net/keys/{keyID}" (keys/encrypt
-//     and keys/decrypt permissions).
+//     and keys/decrypt permissions). Its keeper decrypts with the key
+//     version it was opened with, the latest if none, so name the version
+//     in the KmsKeyId ("NAME/VERSION") to survive key rotation.
 //   - HashiCorp Vault transit: the gocloud.dev/secrets/hashivault module,
 //     "hashivault://{keyID}".
 //

@@ -181,7 +181,7 @@ func (k *Keys) openEntry(ctx context.Context, keyID string, e *entry) {
 		if isContextErr(err) {
 			e.err = err
 		} else {
-			e.err = fmt.Errorf("gocloudkeys: opening the keeper for key %q: %w", keyID, err)
+			e.err = fmt.Errorf("gocloudkeys: opening the keeper for %s: %w", keyName(keyID), err)
 		}
 	case k.closed:
 		// Close ran while the keeper was being opened: it is ours to close.
@@ -220,10 +220,10 @@ func (k *Keys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (secr
 		if isContextErr(err) {
 			return secretstore.WrappedKey{}, err
 		}
-		return secretstore.WrappedKey{}, fmt.Errorf("gocloudkeys: wrapping a data key under key %q: %w", keyID, err)
+		return secretstore.WrappedKey{}, fmt.Errorf("gocloudkeys: wrapping a data key under %s: %w", keyName(keyID), err)
 	}
 	if len(ct) > maxCiphertext {
-		return secretstore.WrappedKey{}, fmt.Errorf("gocloudkeys: the keeper for key %q returned a %d-byte ciphertext; secretstore stores at most %d bytes", keyID, len(ct), maxCiphertext)
+		return secretstore.WrappedKey{}, fmt.Errorf("gocloudkeys: the keeper for %s returned a %d-byte ciphertext; secretstore stores at most %d bytes", keyName(keyID), len(ct), maxCiphertext)
 	}
 	return secretstore.WrappedKey{KeyID: keyID, Ciphertext: ct}, nil
 }
@@ -237,10 +237,10 @@ func (k *Keys) UnwrapKey(ctx context.Context, key secretstore.WrappedKey, aad []
 		return nil, err
 	}
 	if key.Version != 0 {
-		return nil, fmt.Errorf("gocloudkeys: key %q has no version %d: wrapped by other Keys?", key.KeyID, key.Version)
+		return nil, fmt.Errorf("gocloudkeys: %s has no version %d: wrapped by other Keys?", keyName(key.KeyID), key.Version)
 	}
 	if len(key.Ciphertext) == 0 {
-		return nil, fmt.Errorf("gocloudkeys: empty wrapped data key for key %q", key.KeyID)
+		return nil, fmt.Errorf("gocloudkeys: empty wrapped data key for %s", keyName(key.KeyID))
 	}
 	kp, err := k.keeper(ctx, key.KeyID)
 	if err != nil {
@@ -251,13 +251,13 @@ func (k *Keys) UnwrapKey(ctx context.Context, key secretstore.WrappedKey, aad []
 		if isContextErr(err) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("gocloudkeys: unwrapping a data key under key %q: %w", key.KeyID, err)
+		return nil, fmt.Errorf("gocloudkeys: unwrapping a data key under %s: %w", keyName(key.KeyID), err)
 	}
 	var want [digestSize]byte
 	aadDigest(want[:], aad)
 	if len(pt) != dekSize+digestSize || subtle.ConstantTimeCompare(pt[dekSize:], want[:]) != 1 {
 		clear(pt)
-		return nil, fmt.Errorf("gocloudkeys: data key under key %q was wrapped for other associated data, or by other Keys", key.KeyID)
+		return nil, fmt.Errorf("gocloudkeys: the data key under %s was wrapped for other associated data, or by other Keys", keyName(key.KeyID))
 	}
 	return pt[:dekSize:dekSize], nil
 }
@@ -318,6 +318,14 @@ func (k *Keys) Format(f fmt.State, verb rune) {
 	default:
 		fmt.Fprintf(f, "%%!%c(%s)", verb, k.String())
 	}
+}
+
+// keyName names a key ID in errors; key IDs are not secret.
+func keyName(keyID string) string {
+	if keyID == "" {
+		return "the default key"
+	}
+	return fmt.Sprintf("key %q", keyID)
 }
 
 func isContextErr(err error) bool {
