@@ -107,14 +107,25 @@ func Single(k *secrets.Keeper) (*Keys, error) {
 // "alias/other"; key IDs and ARNs work alike. The key ID's slashes are kept
 // and everything else that means something in a URL ("?", "#", "%") is
 // escaped, so a KmsKeyId cannot add query parameters such as an endpoint;
-// key IDs with empty, "." or ".." path segments are refused.
+// key IDs with empty, "." or ".." path segments are refused. A template
+// without "{keyID}" is refused when used, and so is the default key when
+// defaultKeyID is "" (with an error matching [ErrUnknownKey]).
 //
 // The URL's scheme must be registered with secrets.DefaultURLMux, usually
 // by a blank import of the driver package (gocloud.dev/secrets/awskms).
 func URLs(template, defaultKeyID string) OpenFunc {
+	if !strings.Contains(template, "{keyID}") {
+		// Every KmsKeyId would silently get the same keeper.
+		return func(context.Context, string) (*secrets.Keeper, error) {
+			return nil, errors.New("gocloudkeys: the URLs template has no {keyID}")
+		}
+	}
 	return func(ctx context.Context, keyID string) (*secrets.Keeper, error) {
 		id := keyID
 		if id == "" {
+			if defaultKeyID == "" {
+				return nil, fmt.Errorf("%w: URLs was given no default key ID", ErrUnknownKey)
+			}
 			id = defaultKeyID
 		}
 		esc, err := escapeKeyID(id)

@@ -340,16 +340,14 @@ func TestFormatShowsNothing(t *testing.T) {
 	assert.Equal(t, "{K:"+want+"}", fmt.Sprintf("%+v", struct{ K secretstore.Keys }{keys}), "nested")
 }
 
+// testOpener serves the URL scheme "gocloudkeystest" for TestURLs: it
+// reports the URLs it opens and returns its keeper.
+var testOpener = &keeperOpener{}
+
+func init() { secrets.DefaultURLMux().RegisterKeeper("gocloudkeystest", testOpener) }
+
 func TestURLs(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var opened []*url.URL
-	k := newKeeper(t)
-	secrets.DefaultURLMux().RegisterKeeper("gocloudkeystest", keeperOpener{k, func(u *url.URL) {
-		mu.Lock()
-		opened = append(opened, u)
-		mu.Unlock()
-	}})
 	open := gocloudkeys.URLs("gocloudkeystest:///{keyID}?region=us-east-1", "alias/secretstore")
 	for _, tc := range []struct {
 		name, keyID string
@@ -367,12 +365,11 @@ func TestURLs(t *testing.T) {
 		{"leading slash", "/alias/x", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mu.Lock()
-			opened = nil
-			mu.Unlock()
 			got, err := open(t.Context(), tc.keyID)
-			mu.Lock()
-			defer mu.Unlock()
+			opened, k := testOpener.take()
+			if got != nil {
+				t.Cleanup(func() { _ = got.Close() })
+			}
 			if tc.wantPath == "" {
 				assert.Error(t, err, "open")
 				assert.Empty(t, opened, "opened URLs")
@@ -390,16 +387,66 @@ func TestURLs(t *testing.T) {
 	}
 }
 
-// keeperOpener is a secrets.KeeperURLOpener that reports the URLs it
-// opens.
-type keeperOpener struct {
-	k      *secrets.Keeper
-	report func(*url.URL)
+func TestURLsRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	_, err := gocloudkeys.URLs("gocloudkeystest:///alias/fixed", "alias/x")(t.Context(), "alias/y")
+	assert.ErrorContains(t, err, "{keyID}", "template without {keyID}")
+	_, err = gocloudkeys.URLs("gocloudkeystest:///{keyID}", "")(t.Context(), "")
+	assert.ErrorIs(t, err, gocloudkeys.ErrUnknownKey, "no default key ID")
 }
 
-func (o keeperOpener) OpenKeeperURL(_ context.Context, u *url.URL) (*secrets.Keeper, error) {
-	o.report(u)
+// TestCloseWhileOpening closes Keys while a keeper is being opened: the
+// keeper is closed when it arrives and the call that opened it fails.
+func TestCloseWhileOpening(t *testing.T) {
+	t.Parallel()
+	k := newKeeper(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	keys, err := gocloudkeys.New(func(context.Context, string) (*secrets.Keeper, error) {
+		close(started)
+		<-release
+		return k, nil
+	})
+	require.NoError(t, err, "New")
+	done := make(chan error, 1)
+	go func() {
+		_, err := keys.WrapKey(t.Context(), "", dek(1), nil)
+		done <- err
+	}()
+	<-started
+	require.NoError(t, keys.Close(), "Close")
+	close(release)
+	assert.Error(t, <-done, "WrapKey")
+	_, err = k.Encrypt(t.Context(), []byte("x"))
+	assert.Error(t, err, "the keeper opened during Close is still open")
+}
+
+// keeperOpener is a secrets.KeeperURLOpener that remembers the URLs it
+// opens, returning a fresh localsecrets keeper each time.
+type keeperOpener struct {
+	mu     sync.Mutex
+	k      *secrets.Keeper
+	opened []*url.URL
+}
+
+func (o *keeperOpener) OpenKeeperURL(_ context.Context, u *url.URL) (*secrets.Keeper, error) {
+	key, err := localsecrets.NewRandomKey()
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.k = localsecrets.NewKeeper(key)
+	o.opened = append(o.opened, u)
 	return o.k, nil
+}
+
+// take returns and forgets the URLs opened so far and the last keeper.
+func (o *keeperOpener) take() ([]*url.URL, *secrets.Keeper) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	opened, k := o.opened, o.k
+	o.opened, o.k = nil, nil
+	return opened, k
 }
 
 // vector is a wrapped data key pinned in testdata.
