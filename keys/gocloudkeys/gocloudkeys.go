@@ -185,7 +185,7 @@ func (k *Keys) openEntry(ctx context.Context, keyID string, e *entry) {
 		err = errors.New("open returned no keeper")
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
+	closed := k.closed
 	switch {
 	case err != nil:
 		delete(k.keepers, keyID)
@@ -194,15 +194,15 @@ func (k *Keys) openEntry(ctx context.Context, keyID string, e *entry) {
 		} else {
 			e.err = fmt.Errorf("gocloudkeys: opening the keeper for %s: %w", keyName(keyID), err)
 		}
-	case k.closed:
-		// Close ran while the keeper was being opened: it is ours to close.
+	case closed:
 		delete(k.keepers, keyID)
-		if k.owned {
-			_ = kp.Close()
-		}
 		e.err = errClosed
 	default:
 		e.k = kp
+	}
+	k.mu.Unlock()
+	if err == nil && closed && k.owned {
+		_ = kp.Close() // Close ran while it was being opened: ours to close
 	}
 }
 
