@@ -796,6 +796,13 @@ func (k *Keyring) RotateKey(ctx context.Context, keyID string) (KeyMetadata, err
 // key's primary version and any version that still wraps a data key of a
 // secret in the backend (in any region): run Engine.Rewrap first. It reads
 // every secret's versions to find out.
+//
+// Every WrapKey re-reads the keyring first, so a write that starts after the
+// rotation never uses the old version, in any process. Only a write that
+// wrapped its data key before the rotation and is still unfinished after the
+// whole Rewrap, when RetireKeyVersion reads the store, could commit a value
+// under the version being retired; retire a version some time after the
+// Rewrap, not while writes issued before the rotation may still be pending.
 func (k *Keyring) RetireKeyVersion(ctx context.Context, keyID string, version uint32) error {
 	st, err := k.refresh(ctx)
 	if err != nil {
