@@ -111,6 +111,9 @@ func (k *LocalKeys) String() string { return "secretstore.LocalKeys{[redacted]}"
 // GoString never shows key material.
 func (k *LocalKeys) GoString() string { return k.String() }
 
+// Format never shows key material, whatever the verb.
+func (k *LocalKeys) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }
+
 func (k *LocalKeys) aead(keyID string) (cipher.AEAD, error) {
 	if a, ok := k.aeads.Load(keyID); ok {
 		return a.(cipher.AEAD), nil
@@ -199,7 +202,7 @@ func gcmUnwrap(a cipher.AEAD, wrapped, aad []byte) ([]byte, error) {
 // Format version 1, which stores written before key versions existed hold,
 // is the same without the key version field (read as version 0). Both are
 // read; only version 2 is written. The fixed vectors in
-// testdata/sealed-v1.json and testdata/sealed-v2.json pin both.
+// testdata/sealed-vectors.json pin both.
 //
 // The associated data of both the value and the wrapped key is
 // "secretstore/v1" 0x00 ARN 0x00 VersionId 0x00 kind, so a sealed value

@@ -71,8 +71,8 @@ var DefaultArgon2Params = Argon2Params{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
 // Bounds on stored argon2id parameters, so that a damaged keyring record
 // cannot make OpenKeyring run for hours or exhaust memory.
 const (
-	maxArgon2Time   = 64
-	maxArgon2Memory = 4 << 20 // KiB: 4 GiB
+	maxArgon2Time   = 16
+	maxArgon2Memory = 1 << 20 // KiB: 1 GiB
 )
 
 func (p Argon2Params) validate() error {
@@ -210,12 +210,18 @@ const (
 // the next write. A Keyring is safe for concurrent use.
 type Keyring struct {
 	b      backend.Backend
-	kek    cipher.AEAD // seals the keyring record
-	header []byte      // the record's header up to the nonce
-	legacy *LocalKeys  // LocalKeys under the same master key, or nil
+	seal   atomic.Pointer[ringSeal]
+	legacy atomic.Pointer[LocalKeys] // LocalKeys under the same master key, or nil
 	state  atomic.Pointer[ringState]
 	mu     sync.Mutex // serializes this process's changes
 	closed atomic.Bool
+}
+
+// ringSeal is how the keyring record is sealed: its header (up to the
+// nonce) and the key derived from the master key with it.
+type ringSeal struct {
+	header []byte
+	kek    cipher.AEAD
 }
 
 // ringState is an immutable snapshot of the keyring at one revision.
@@ -257,19 +263,19 @@ func (k *ringKey) version(n uint32) *ringVersion {
 
 // KeyMetadata describes a key of a Keyring. It holds no key material.
 type KeyMetadata struct {
-	KeyID          string
-	Aliases        []string
-	Description    string
-	CreationDate   time.Time
-	PrimaryVersion uint32
-	Versions       []KeyVersionMetadata
+	KeyID          string               // the key's ID, a UUID
+	Aliases        []string             // its aliases, "alias/name"
+	Description    string               // what CreateKey was told it is for
+	CreationDate   time.Time            // when it was created
+	PrimaryVersion uint32               // the version that wraps new data keys
+	Versions       []KeyVersionMetadata // every version, oldest first
 }
 
 // KeyVersionMetadata describes one version of a key.
 type KeyVersionMetadata struct {
-	Version      uint32
-	CreationDate time.Time
-	Retired      bool
+	Version      uint32    // its number, from 1
+	CreationDate time.Time // when RotateKey (or CreateKey) made it
+	Retired      bool      // whether RetireKeyVersion destroyed it
 }
 
 func (k *ringKey) metadata() KeyMetadata {
@@ -294,7 +300,12 @@ func OpenKeyring(ctx context.Context, b backend.Backend, master MasterKey) (*Key
 	}
 	rec, err := b.GetRecord(ctx, keyringRecord, 0)
 	if errors.Is(err, backend.ErrNotFound) {
-		rec, err = createKeyring(ctx, b, master)
+		// A store written before it had a keyring holds values sealed with
+		// LocalKeys under some master key: only that key may create its
+		// keyring, or the right key would be locked out afterwards.
+		if err = checkLegacyMaster(ctx, b, master); err == nil {
+			rec, err = createKeyring(ctx, b, master)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("secretstore: OpenKeyring: %w", err)
@@ -304,27 +315,76 @@ func OpenKeyring(ctx context.Context, b backend.Backend, master MasterKey) (*Key
 	if err != nil {
 		return nil, fmt.Errorf("secretstore: OpenKeyring: %w", err)
 	}
-	k.header, k.kek = header, kek
+	k.seal.Store(&ringSeal{header: header, kek: kek})
 	st, err := k.decode(rec)
 	if err != nil {
 		return nil, fmt.Errorf("secretstore: OpenKeyring: %w", err)
 	}
 	k.state.Store(st)
 	if master.key != nil {
-		if k.legacy, err = NewLocalKeys(master.key); err != nil {
+		legacy, err := NewLocalKeys(master.key)
+		if err != nil {
 			return nil, err
 		}
+		k.legacy.Store(legacy)
 	}
 	return k, nil
 }
 
-// createKeyring stores an empty keyring sealed under master, or returns the
-// one another process stored first.
-func createKeyring(ctx context.Context, b backend.Backend, master MasterKey) (backend.Record, error) {
+// checkLegacyMaster checks that master is the key that the values already in
+// b (written with LocalKeys, before the store had a keyring) are sealed
+// under, by unwrapping the data key of the first value it finds. A store
+// without values passes.
+func checkLegacyMaster(ctx context.Context, b backend.Backend, master MasterKey) error {
+	recs, err := b.ListRecords(ctx, "secret/", "", 16)
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	if master.key == nil {
+		return fmt.Errorf("%w: the store holds values written before it had a keyring, under a 32-byte master key; open it with that key, not a passphrase", ErrWrongMasterKey)
+	}
+	legacy, err := NewLocalKeys(master.key)
+	if err != nil {
+		return err
+	}
+	e, err := New(b, WithKeys(legacy))
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		cur, err := e.load(ctx, r.Key)
+		if err == errNoSecret {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, v := range cur.meta.Versions {
+			if v.Kind == kindNone {
+				continue
+			}
+			w, _, err := e.versionKey(ctx, v)
+			if err != nil {
+				return err
+			}
+			dek, err := legacy.UnwrapKey(ctx, w, aadFor(cur.meta, v))
+			clear(dek)
+			if err != nil {
+				return fmt.Errorf("%w: it does not open the values the store already holds", ErrWrongMasterKey)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// newKeyringHeader returns the header of a new keyring record sealed under
+// master, with a fresh salt.
+func newKeyringHeader(master MasterKey) ([]byte, error) {
 	h := []byte(keyringMagic)
 	var salt [keyringSaltSize]byte
 	if _, err := rand.Read(salt[:]); err != nil {
-		return backend.Record{}, err
+		return nil, err
 	}
 	if master.key != nil {
 		h = append(h, kdfMasterKey)
@@ -335,6 +395,16 @@ func createKeyring(ctx context.Context, b backend.Backend, master MasterKey) (ba
 		h = binary.BigEndian.AppendUint32(h, master.params.Time)
 		h = binary.BigEndian.AppendUint32(h, master.params.MemoryKiB)
 		h = append(h, master.params.Threads)
+	}
+	return h, nil
+}
+
+// createKeyring stores an empty keyring sealed under master, or returns the
+// one another process stored first.
+func createKeyring(ctx context.Context, b backend.Backend, master MasterKey) (backend.Record, error) {
+	h, err := newKeyringHeader(master)
+	if err != nil {
+		return backend.Record{}, err
 	}
 	header, kek, err := deriveKEK(h, master)
 	if err != nil {
@@ -365,7 +435,7 @@ func deriveKEK(data []byte, master MasterKey) ([]byte, cipher.AEAD, error) {
 	switch kdf {
 	case kdfMasterKey:
 		if master.key == nil {
-			return nil, nil, errors.New("the keyring is sealed under a master key, not a passphrase")
+			return nil, nil, fmt.Errorf("%w: the keyring is sealed under a master key, not a passphrase", ErrWrongMasterKey)
 		}
 		key = make([]byte, 32)
 		if _, err := io.ReadFull(hkdf.New(sha256.New, master.key, salt, []byte("secretstore keyring v1")), key); err != nil {
@@ -373,7 +443,7 @@ func deriveKEK(data []byte, master MasterKey) ([]byte, cipher.AEAD, error) {
 		}
 	case kdfPassphrase:
 		if master.pass == nil {
-			return nil, nil, errors.New("the keyring is sealed under a passphrase, not a master key")
+			return nil, nil, fmt.Errorf("%w: the keyring is sealed under a passphrase, not a master key", ErrWrongMasterKey)
 		}
 		if len(data) < p+9 {
 			return nil, nil, errors.New("keyring record is damaged")
@@ -421,16 +491,17 @@ func sealKeyring(kek cipher.AEAD, header, body []byte) ([]byte, error) {
 // decode opens and decodes a keyring record.
 func (k *Keyring) decode(rec backend.Record) (*ringState, error) {
 	data := rec.Data
-	if len(data) < len(k.header)+gcmNonceSize+gcmTagSize || string(data[:len(k.header)]) != string(k.header) {
-		if len(data) >= len(k.header) && string(data[:len(keyringMagic)]) == keyringMagic {
-			// The header changed: the keyring was created again under
-			// another master key.
-			return nil, ErrWrongMasterKey
+	rs := k.seal.Load()
+	if len(data) < len(rs.header)+gcmNonceSize+gcmTagSize || string(data[:len(rs.header)]) != string(rs.header) {
+		if len(data) >= len(keyringMagic) && string(data[:len(keyringMagic)]) == keyringMagic {
+			// The header changed: the keyring was sealed again under
+			// another master key (ChangeMasterKey).
+			return nil, fmt.Errorf("%w: the keyring was sealed under another master key since it was opened", ErrWrongMasterKey)
 		}
 		return nil, errors.New("keyring record is damaged")
 	}
-	nonce := data[len(k.header) : len(k.header)+gcmNonceSize]
-	body, err := k.kek.Open(nil, nonce, data[len(k.header)+gcmNonceSize:], k.header)
+	nonce := data[len(rs.header) : len(rs.header)+gcmNonceSize]
+	body, err := rs.kek.Open(nil, nonce, data[len(rs.header)+gcmNonceSize:], rs.header)
 	if err != nil {
 		return nil, ErrWrongMasterKey
 	}
@@ -585,7 +656,10 @@ func (k *Keyring) refresh(ctx context.Context) (*ringState, error) {
 	}
 	rec, err := k.b.GetRecord(ctx, keyringRecord, st.rev)
 	if err != nil {
-		return nil, fmt.Errorf("secretstore: reading the keyring: %w", err)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &keyringIOError{err}
 	}
 	if rec.Revision == st.rev {
 		return st, nil
@@ -594,8 +668,29 @@ func (k *Keyring) refresh(ctx context.Context) (*ringState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretstore: reading the keyring: %w", err)
 	}
-	k.state.CompareAndSwap(st, next)
+	if k.state.CompareAndSwap(st, next) && !k.closed.Load() {
+		// next holds fresh copies of every key; st's are no longer needed
+		// (their ciphers, which snapshots in use may hold, stay usable).
+		st.clearMaterial()
+	}
 	return next, nil
+}
+
+// keyringIOError is a failure of the backend while reading the keyring: not
+// a key problem, so the engine reports it as InternalServiceError (which
+// callers retry) rather than EncryptionFailure or DecryptionFailure.
+type keyringIOError struct{ err error }
+
+func (e *keyringIOError) Error() string { return "secretstore: reading the keyring: " + e.err.Error() }
+func (e *keyringIOError) Unwrap() error { return e.err }
+
+// clearMaterial zeroes the key material of st's versions.
+func (st *ringState) clearMaterial() {
+	for _, key := range st.keys {
+		for _, v := range key.versions {
+			clear(v.material)
+		}
+	}
 }
 
 // change applies fn to a copy of the current keyring and stores the result
@@ -614,7 +709,8 @@ func (k *Keyring) change(ctx context.Context, fn func(st *ringState) error) (*ri
 			return nil, err
 		}
 		next.index()
-		data, err := sealKeyring(k.kek, k.header, encodeRing(next))
+		rs := k.seal.Load()
+		data, err := sealKeyring(rs.kek, rs.header, encodeRing(next))
 		if err != nil {
 			return nil, err
 		}
@@ -708,6 +804,9 @@ func (k *Keyring) CreateKey(ctx context.Context, alias, description string) (Key
 
 // defaultKey returns the default key, creating it if the keyring has none.
 func (k *Keyring) defaultKey(ctx context.Context) (*ringKey, error) {
+	if st, err := k.current(); err == nil && st.byAlias[DefaultKeyAlias] != nil {
+		return st.byAlias[DefaultKeyAlias], nil
+	}
 	st, err := k.change(ctx, func(st *ringState) error {
 		if st.byAlias[DefaultKeyAlias] != nil {
 			return nil
@@ -727,7 +826,7 @@ func (k *Keyring) resolve(ctx context.Context, st *ringState, keyID string) (*ri
 	if key := st.lookup(keyID); key != nil {
 		return key, nil
 	}
-	if keyID == "" {
+	if keyID == "" || keyID == DefaultKeyAlias || strings.HasSuffix(keyID, ":"+DefaultKeyAlias) {
 		return k.defaultKey(ctx)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrKeyNotFound, keyID)
@@ -791,8 +890,10 @@ func (k *Keyring) RotateKey(ctx context.Context, keyID string) (KeyMetadata, err
 }
 
 // RetireKeyVersion destroys version of the key keyID names, so that the
-// material can no longer unwrap anything, even if an old copy of the store
-// leaks later. It refuses, with an error matching ErrKeyVersionInUse, the
+// material can no longer unwrap anything. A copy of the store made before
+// still holds the version, in its copy of the keyring, sealed under the
+// master key of that time: to protect such copies too, change the master
+// key afterwards (ChangeMasterKey). It refuses, with an error matching ErrKeyVersionInUse, the
 // key's primary version and any version that still wraps a data key of a
 // secret in the backend (in any region): run Engine.Rewrap first. It reads
 // every secret's versions to find out.
@@ -894,8 +995,8 @@ func (k *Keyring) UnwrapKey(ctx context.Context, w WrappedKey, aad []byte) ([]by
 		key = st.byID[w.KeyID]
 	}
 	if key == nil {
-		if k.legacy != nil && w.Version == 0 {
-			return k.legacy.UnwrapKey(ctx, w, aad)
+		if legacy := k.legacy.Load(); legacy != nil && w.Version == 0 {
+			return legacy.UnwrapKey(ctx, w, aad)
 		}
 		return nil, fmt.Errorf("%w: %q", ErrKeyNotFound, w.KeyID)
 	}
@@ -930,15 +1031,89 @@ func (k *Keyring) Close() error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, key := range k.state.Load().keys {
-		for _, v := range key.versions {
-			clear(v.material)
-		}
-	}
-	if k.legacy != nil {
-		clear(k.legacy.master[:])
+	k.state.Load().clearMaterial()
+	if legacy := k.legacy.Load(); legacy != nil {
+		clear(legacy.master[:])
 	}
 	return nil
+}
+
+// ChangeMasterKey seals the keyring again under newMaster, with a fresh
+// salt: from then on only newMaster opens it, and a Keyring that another
+// process opened with the old master key fails with ErrWrongMasterKey at
+// its next read of the keyring and must be opened again. Together with
+// RetireKeyVersion it makes a copy of the store taken before useless to
+// whoever later learns the old master key. The values themselves are not
+// touched.
+//
+// It refuses while values written before the store had a keyring remain,
+// since their data keys are wrapped under the old master key itself: run
+// Engine.Rewrap first.
+func (k *Keyring) ChangeMasterKey(ctx context.Context, newMaster MasterKey) error {
+	if newMaster.key == nil && newMaster.pass == nil {
+		return errors.New("secretstore: ChangeMasterKey: no master key")
+	}
+	if _, err := k.current(); err != nil {
+		return err
+	}
+	if k.legacy.Load() != nil {
+		e, err := New(k.b, WithKeys(k))
+		if err != nil {
+			return err
+		}
+		usage, err := e.KeyUsage(ctx)
+		if err != nil {
+			return fmt.Errorf("secretstore: ChangeMasterKey: %w", err)
+		}
+		st := k.state.Load()
+		for ref, n := range usage {
+			if ref.Version == 0 && st.byID[ref.KeyID] == nil {
+				return fmt.Errorf("secretstore: ChangeMasterKey: %d values are still sealed under the master key itself, as before the store had a keyring; run Rewrap first", n)
+			}
+		}
+	}
+	h, err := newKeyringHeader(newMaster)
+	if err != nil {
+		return err
+	}
+	header, kek, err := deriveKEK(h, newMaster)
+	if err != nil {
+		return fmt.Errorf("secretstore: ChangeMasterKey: %w", err)
+	}
+	var legacy *LocalKeys
+	if newMaster.key != nil {
+		if legacy, err = NewLocalKeys(newMaster.key); err != nil {
+			return err
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		cur, err := k.refresh(ctx)
+		if err != nil {
+			return err
+		}
+		data, err := sealKeyring(kek, header, encodeRing(cur))
+		if err != nil {
+			return err
+		}
+		rev, err := k.b.UpdateRecord(ctx, keyringRecord, cur.rev, data)
+		if errors.Is(err, backend.ErrConflict) && attempt < maxAttempts {
+			backoff(ctx, attempt)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("secretstore: ChangeMasterKey: writing the keyring: %w", err)
+		}
+		next := cur.clone()
+		next.rev = rev
+		k.seal.Store(&ringSeal{header: header, kek: kek})
+		k.state.Store(next)
+		if old := k.legacy.Swap(legacy); old != nil {
+			clear(old.master[:])
+		}
+		return nil
+	}
 }
 
 // String never shows key material.
@@ -946,3 +1121,6 @@ func (k *Keyring) String() string { return "secretstore.Keyring{[redacted]}" }
 
 // GoString never shows key material.
 func (k *Keyring) GoString() string { return k.String() }
+
+// Format never shows key material, whatever the verb.
+func (k *Keyring) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }

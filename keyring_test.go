@@ -3,6 +3,7 @@ package secretstore_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,7 +176,7 @@ func TestKeyringMasterKeys(t *testing.T) {
 		require.NoError(t, err)
 		kr := krOpen(t, secMem(t), m)
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d", "%q"} {
-			for _, v := range []any{m, p, kr, &m} {
+			for _, v := range []any{m, p, kr, &m, secLocalKeys(t, raw)} {
 				out := fmt.Sprintf(verb, v)
 				assert.NotContains(t, out, "hunter2", "%s of %T", verb, v)
 				assert.NotContains(t, out, fmt.Sprintf("%x", raw[:8]), "%s of %T", verb, v)
@@ -556,4 +557,107 @@ func TestRewrapConcurrentWriters(t *testing.T) {
 	krCheck(t, e, want)
 	require.NoError(t, kr.RetireKeyVersion(ctx, "", 1))
 	krCheck(t, e, want)
+}
+
+// TestKeyringRefusesWrongKeyForExistingValues checks that a store written
+// before it had a keyring gets its keyring only from the master key its
+// values are sealed under: a wrong key, or a passphrase, fails at open and
+// leaves no keyring behind to lock the right key out.
+func TestKeyringRefusesWrongKeyForExistingValues(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := secMem(t)
+	old := secNew(t, b, nil, secretstore.WithKeys(secLocalKeys(t, secMaster(1))))
+	want := krFill(t, old, "legacy", 2, 2, "")
+
+	_, err := secretstore.OpenKeyring(ctx, b, krMaster(t, 2))
+	assert.ErrorIs(t, err, secretstore.ErrWrongMasterKey, "another key")
+	p, err := secretstore.MasterKeyFromPassphrase([]byte("pass"), cheapArgon2)
+	require.NoError(t, err)
+	_, err = secretstore.OpenKeyring(ctx, b, p)
+	assert.ErrorIs(t, err, secretstore.ErrWrongMasterKey, "a passphrase")
+	_, err = b.GetRecord(ctx, "keyring", 0)
+	assert.ErrorIs(t, err, backend.ErrNotFound, "a refused open left a keyring")
+
+	krCheck(t, krEngine(t, b, krOpen(t, b, krMaster(t, 1))), want)
+}
+
+// TestKeyringChangeMasterKey seals the keyring under a new master key: the
+// old key no longer opens it, the new one reads everything, and an opener
+// that still holds the old key finds out at its next write.
+func TestKeyringChangeMasterKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := secMem(t)
+
+	// Values from before the keyring block the change until Rewrap.
+	old := secNew(t, b, nil, secretstore.WithKeys(secLocalKeys(t, secMaster(1))))
+	want := krFill(t, old, "s", 2, 2, "")
+	kr := krOpen(t, b, krMaster(t, 1))
+	other := krOpen(t, b, krMaster(t, 1))
+	e := krEngine(t, b, kr)
+	err := kr.ChangeMasterKey(ctx, krMaster(t, 2))
+	assert.ErrorContains(t, err, "run Rewrap first")
+	_, err = e.Rewrap(ctx, nil)
+	require.NoError(t, err)
+
+	newMaster, err := secretstore.MasterKeyFromPassphrase([]byte("new passphrase"), cheapArgon2)
+	require.NoError(t, err)
+	require.NoError(t, kr.ChangeMasterKey(ctx, newMaster))
+	want["s-000"][krPut(t, e, "s-000", "after the change")] = "after the change"
+	krCheck(t, e, want)
+
+	_, err = secretstore.OpenKeyring(ctx, b, krMaster(t, 1))
+	assert.ErrorIs(t, err, secretstore.ErrWrongMasterKey, "the old master key")
+	krCheck(t, krEngine(t, b, krOpen(t, b, newMaster)), want)
+
+	_, err = krEngine(t, b, other).PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: "s-001", SecretString: secretstore.String("x")})
+	assert.ErrorIs(t, err, secretstore.ErrWrongMasterKey, "a keyring opened with the old key, writing")
+}
+
+// failingKeyringReads is a backend whose reads of the keyring record fail
+// while fail is set.
+type failingKeyringReads struct {
+	backend.Backend
+	fail bool
+}
+
+func (f *failingKeyringReads) GetRecord(ctx context.Context, key string, known uint64) (backend.Record, error) {
+	if f.fail && key == "keyring" {
+		return backend.Record{}, errors.New("connection reset")
+	}
+	return f.Backend.GetRecord(ctx, key, known)
+}
+
+// TestKeyringBackendFailureIsInternal checks that a backend failure while
+// the keyring is read is reported as InternalServiceError, which callers
+// retry, not as a key problem.
+func TestKeyringBackendFailureIsInternal(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	fb := &failingKeyringReads{Backend: secMem(t)}
+	kr := krOpen(t, fb, krMaster(t, 1))
+	e := krEngine(t, fb, kr)
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("v")})
+	require.NoError(t, err)
+	fb.fail = true
+	_, err = e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: "s", SecretString: secretstore.String("w")})
+	assert.ErrorIs(t, err, secretstore.ErrInternalService)
+	assert.NotErrorIs(t, err, secretstore.ErrEncryptionFailure)
+	fb.fail = false
+	krPut(t, e, "s", "w")
+}
+
+// TestRewrapNamesUnusableKey checks that Rewrap over a value whose key the
+// keyring lacks stops with an error naming the key.
+func TestRewrapNamesUnusableKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := secMem(t)
+	old := secNew(t, b, nil, secretstore.WithKeys(secLocalKeys(t, secMaster(1))))
+	krFill(t, old, "k", 1, 1, "my-key")
+	e := krEngine(t, b, krOpen(t, b, krMaster(t, 1)))
+	_, err := e.Rewrap(ctx, nil)
+	assert.ErrorIs(t, err, secretstore.ErrKeyNotFound)
+	assert.ErrorContains(t, err, `"my-key"`)
 }

@@ -120,7 +120,12 @@ func (e *Engine) secretKeys(ctx context.Context) ([]string, error) {
 // rewrapSecret rewraps the data keys of one secret's versions and returns
 // how many values it examined and how many it rewrapped.
 func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryVersions) (examined, rewrapped int, err error) {
+	// Keys wrapped in an attempt that lost a race to another writer stay
+	// good for the next: a value's data key never changes.
+	done := map[string]*versionMeta{} // by blob key
+	var cause error                   // the last key failure, which update would hide
 	err = e.update(ctx, key, func(cur *cached) error {
+		cause = nil
 		examined, rewrapped = 0, 0
 		if cur == nil {
 			return nil // deleted meanwhile
@@ -133,10 +138,19 @@ func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryV
 				continue
 			}
 			examined++
-			aad = appendAAD(aad[:0], s.ARN, v.ID, v.Kind)
-			nv, err := e.rewrapVersion(ctx, v, aad, primary)
-			if err != nil {
-				return err
+			nv := done[v.Blob]
+			if nv != nil {
+				nv = newVersionMeta(v.ID, v.Created, v.Kind, v.KeyID, v.Blob, v.LastAccessed, v.Seq, nv.wrap)
+			} else {
+				aad = appendAAD(aad[:0], s.ARN, v.ID, v.Kind)
+				var err error
+				if nv, err = e.rewrapVersion(ctx, v, aad, primary); err != nil {
+					cause = err
+					return err
+				}
+				if nv != nil {
+					done[v.Blob] = nv
+				}
 			}
 			if nv != nil {
 				if versions == nil {
@@ -155,6 +169,9 @@ func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryV
 	})
 	if err != nil {
 		rewrapped = 0
+		if cause != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			err = cause
+		}
 	}
 	return examined, rewrapped, err
 }
@@ -193,10 +210,7 @@ func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, 
 	}
 	nw, err := rewrapKey(ctx, e.keys, w, aad)
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
-		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: fmt.Errorf("version %s: %w", v.ID, err)}
+		return nil, fmt.Errorf("version %s, key %q version %d: %w", v.ID, w.KeyID, w.Version, err)
 	}
 	return newVersionMeta(v.ID, v.Created, v.Kind, v.KeyID, v.Blob, v.LastAccessed, v.Seq, &nw), nil
 }

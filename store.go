@@ -690,7 +690,10 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: errors.New("secretstore: sealed value does not open")}
+		if _, ok := errors.AsType[*keyringIOError](err); ok {
+			return nil, wrapInternal(err)
+		}
+		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: fmt.Errorf("secretstore: sealed value does not open: %w", err)}
 	}
 	return plain, nil
 }
@@ -702,6 +705,9 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
+		}
+		if _, ok := errors.AsType[*keyringIOError](err); ok {
+			return nil, wrapInternal(err)
 		}
 		return nil, &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
 	}
