@@ -115,7 +115,7 @@ func pgValue(token string) (*string, []byte) {
 func pgCheckValue(ctx context.Context, e *secretstore.Engine, secret, vid string) error {
 	out, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: secret, VersionId: vid})
 	if err != nil {
-		return fmt.Errorf("GetSecretValue(%s, VersionId %s): %s", secret, vid, pgDescribe(err))
+		return fmt.Errorf("GetSecretValue(%s, VersionId %s): %w%s", secret, vid, err, pgCause(err))
 	}
 	s, b := pgValue(vid)
 	switch {
@@ -208,12 +208,16 @@ func pgSameSet(a, b []string) bool {
 
 // pgDescribe returns err's text and, for a *secretstore.Error, the text of
 // its cause, which Error() leaves out.
-func pgDescribe(err error) string {
+func pgDescribe(err error) string { return fmt.Sprint(err) + pgCause(err) }
+
+// pgCause returns " (cause: ...)" with the cause of a *secretstore.Error in
+// err, or "".
+func pgCause(err error) string {
 	var se *secretstore.Error
 	if errors.As(err, &se) && se.Err != nil {
-		return fmt.Sprintf("%v (cause: %v)", err, se.Err)
+		return fmt.Sprintf(" (cause: %v)", se.Err)
 	}
-	return fmt.Sprint(err)
+	return ""
 }
 
 // pgGaveUp reports whether err is the engine giving up on a write after

@@ -196,14 +196,17 @@ func (b *Backend) Close() error {
 	return nil
 }
 
+// maxAttempts is how many times call runs a call that may be repeated.
+const maxAttempts = 3
+
 // call runs fn for the method op, after checking ctx and that the backend
 // is open, and returns its error made fit for the caller (see fail). A
-// call that could not reach the server, having sent nothing, is run a
-// second time, as is a read that lost its connection: the pool replaces a
-// connection that the server terminated (a restart, a failover,
-// pg_terminate_backend) and the second attempt gets a new one. A write
-// whose connection broke after it was sent is not repeated, since it may
-// have taken effect.
+// call that could not reach the server, having sent nothing, is run again,
+// up to maxAttempts times in all, as is a read that lost its connection:
+// the pool drops a connection that the server terminated (a restart, a
+// failover, pg_terminate_backend) and the next attempt gets another one.
+// A write whose connection broke after it was sent is not repeated, since
+// it may have taken effect.
 func (b *Backend) call(ctx context.Context, op string, read bool, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -214,7 +217,8 @@ func (b *Backend) call(ctx context.Context, op string, read bool, fn func() erro
 		return backend.ErrClosed
 	}
 	err := fn()
-	if err != nil && !isSentinel(err) && ctx.Err() == nil && (pgconn.SafeToRetry(err) || read && connectionLost(err)) {
+	for attempt := 1; attempt < maxAttempts && err != nil && !isSentinel(err) && ctx.Err() == nil &&
+		(pgconn.SafeToRetry(err) || read && connectionLost(err)); attempt++ {
 		err = fn()
 	}
 	if err == nil || isSentinel(err) {
