@@ -66,6 +66,16 @@
 // reused. Blobs are written once with INSERT ... ON CONFLICT DO NOTHING
 // and never updated.
 //
+// # Durability
+//
+// A write returns once PostgreSQL committed it, which with its default
+// settings (synchronous_commit on) means once it is in the write-ahead log
+// on disk. The one exception is DeleteBlob, whose commit does not wait for
+// the disk: the engine deletes a blob only once no record refers to it, so
+// a deletion that a crash undoes leaves an orphan, which the engine's
+// sweep removes, and never a dangling reference. This saves a Put that
+// prunes an old version one of its three disk flushes.
+//
 // # Failures
 //
 // Every call honours its context: pgx cancels the statement on the server

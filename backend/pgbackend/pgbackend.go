@@ -93,9 +93,16 @@ func newQueries(schema string) queries {
 			SELECT (SELECT revision FROM del), (SELECT revision FROM old)`,
 		putBlob: `INSERT INTO ` + s + `.blobs (key, data) VALUES ($1, $2)
 			ON CONFLICT (key) DO NOTHING`,
-		getBlob:    `SELECT data FROM ` + s + `.blobs WHERE key = $1`,
-		deleteBlob: `DELETE FROM ` + s + `.blobs WHERE key = $1`,
-		listBlobs:  `SELECT key FROM ` + s + `.blobs WHERE key > $1 ORDER BY key LIMIT $2`,
+		getBlob: `SELECT data FROM ` + s + `.blobs WHERE key = $1`,
+		// A blob is deleted only once no record refers to it, so its
+		// deletion need not be durable: should a crash undo it, the blob
+		// is an orphan, which the engine's sweep deletes again. The commit
+		// therefore does not wait for the write-ahead log to reach the
+		// disk (synchronous_commit off, for this transaction only); it is
+		// visible to every other connection at once all the same.
+		deleteBlob: `WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
+			DELETE FROM ` + s + `.blobs WHERE key = $1 AND EXISTS (SELECT FROM async)`,
+		listBlobs: `SELECT key FROM ` + s + `.blobs WHERE key > $1 ORDER BY key LIMIT $2`,
 	}
 }
 
@@ -453,8 +460,12 @@ func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
-// DeleteBlob deletes the blob under key, if there is one. It implements
-// [backend.Backend].
+// DeleteBlob deletes the blob under key, if there is one. The deletion is
+// visible to every Backend on the database when DeleteBlob returns, but
+// its commit does not wait for the disk: a crash of the server in the
+// following fraction of a second may bring the blob back, as an orphan
+// that the engine sweeps (the engine deletes a blob only after the record
+// that referred to it changed). It implements [backend.Backend].
 func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	// Deleting is idempotent, so it is safe to repeat after a lost
 	// connection, like a read.

@@ -1,0 +1,129 @@
+package pgbackend_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/secretstore/secretstore"
+)
+
+// pgValue1KiB is the 1 KiB string value the benchmarks store.
+var pgValue1KiB = strings.Repeat("s", 1024)
+
+// BenchmarkPGFloor measures what the database itself costs, over a pool
+// made from the same DSN as the backend's and on the same server, the
+// floors under the backend's calls:
+//
+//   - insert-row-1KiB: one INSERT of a 1 KiB bytea row in its own
+//     transaction (a round trip and a commit), the floor under any durable
+//     write;
+//   - select-row: one SELECT of a 1 KiB bytea row by primary key (a round
+//     trip), the floor under any read.
+func BenchmarkPGFloor(b *testing.B) {
+	ctx := b.Context()
+	schema := newSchemaName()
+	dropSchemaOnCleanup(b, schema)
+	pool, err := pgxpool.New(ctx, testDSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	s := pgx.Identifier{schema}.Sanitize()
+	for _, q := range []string{
+		"CREATE SCHEMA " + s,
+		"CREATE TABLE " + s + `.floor (id bigserial PRIMARY KEY, data bytea NOT NULL)`,
+		"CREATE TABLE " + s + `.floor_read (key text COLLATE "C" PRIMARY KEY, data bytea NOT NULL)`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	data := bytes.Repeat([]byte("f"), 1024)
+
+	b.Run("insert-row-1KiB", func(b *testing.B) {
+		q := "INSERT INTO " + s + ".floor (data) VALUES ($1)"
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := pool.Exec(ctx, q, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("select-row", func(b *testing.B) {
+		if _, err := pool.Exec(ctx, "INSERT INTO "+s+".floor_read (key, data) VALUES ('bench/row', $1) ON CONFLICT (key) DO NOTHING", data); err != nil {
+			b.Fatal(err)
+		}
+		q := "SELECT data FROM " + s + ".floor_read WHERE key = $1"
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			var got []byte
+			if err := pool.QueryRow(ctx, q, "bench/row").Scan(&got); err != nil || len(got) != len(data) {
+				b.Fatalf("SELECT: %d bytes, %v", len(got), err)
+			}
+		}
+	})
+}
+
+// pgBenchEngine opens a backend in a new schema and an engine over it
+// that keeps the default version quota (DefaultMaxVersions) and prunes
+// versions of any age (WithPruneAge(0)), so that a secret written in a
+// loop keeps a steady number of versions, as in a long-lived store.
+func pgBenchEngine(b *testing.B) *secretstore.Engine {
+	b.Helper()
+	be := openFresh(b)
+	e, err := pgNewEngine(be, secretstore.WithMaxVersions(secretstore.DefaultMaxVersions), secretstore.WithPruneAge(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// pgBenchCreate creates a secret with a 1 KiB value.
+func pgBenchCreate(b *testing.B, e *secretstore.Engine, name string) {
+	b.Helper()
+	if _, err := e.CreateSecret(b.Context(), &secretstore.CreateSecretInput{Name: name, SecretString: &pgValue1KiB}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkPGPutSecretValue measures one writer storing 1 KiB values in
+// one secret: a record read (which the engine's cache turns into a
+// revision check), a blob insert and the record's compare-and-swap, each
+// committed; every 16th write a chunk of the version index; and past 100
+// versions the deletion of the oldest version's blob.
+func BenchmarkPGPutSecretValue(b *testing.B) {
+	e := pgBenchEngine(b)
+	pgBenchCreate(b, e, "bench/put")
+	ctx := b.Context()
+	in := &secretstore.PutSecretValueInput{SecretId: "bench/put", SecretString: &pgValue1KiB}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pgValue1KiB)))
+	for b.Loop() {
+		if _, err := e.PutSecretValue(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPGGetSecretValue measures reading the AWSCURRENT 1 KiB value of
+// one secret: a record read that returns no data while the engine's
+// cached copy is current, then a blob read and its decryption.
+func BenchmarkPGGetSecretValue(b *testing.B) {
+	e := pgBenchEngine(b)
+	pgBenchCreate(b, e, "bench/get")
+	ctx := b.Context()
+	in := &secretstore.GetSecretValueInput{SecretId: "bench/get"}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pgValue1KiB)))
+	for b.Loop() {
+		if _, err := e.GetSecretValue(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
