@@ -78,11 +78,15 @@
 //
 // # Failures
 //
-// Every call honours its context: pgx cancels the statement on the server
-// and closes the connection if need be. As with any database reached over
-// a network, a write that fails with a transport error, or that is
-// cancelled after it was sent, may or may not have been committed; the
-// engine is written for that. A read, or a blob deletion, that loses its
+// Every call honours its context. When the context of a call is done
+// while its statement runs, the backend asks the server to cancel the
+// statement and waits, for up to two seconds, for its answer: a write
+// that the server cancelled was rolled back and the call returns the
+// context's error; a write that completed first returns its result. Only
+// if the server does not answer in time is the connection closed, and
+// then, as with any database reached over a network when a connection
+// breaks, the write may or may not have been committed; the engine is
+// written for that. A read, or a blob deletion, that loses its
 // connection (a restart of the server, a failover, pg_terminate_backend)
 // is retried once on a fresh connection; a call that sent nothing before
 // failing is retried too.

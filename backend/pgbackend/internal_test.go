@@ -1,11 +1,17 @@
 package pgbackend
 
 import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestPrefixEnd(t *testing.T) {
@@ -59,4 +65,75 @@ func TestLoadMigrations(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 	assert.Equal(t, len(migrations), latestVersion, "the embedded migrations")
+}
+
+// TestListingSeeksTheIndex checks, on tables of 20000 records and 20000
+// blobs, that every listing query is a scan of the primary key's index in
+// key order that starts at the cursor (keyset pagination): no sort, no
+// sequential scan, no OFFSET, so that a page costs the same wherever it
+// starts. It checks the plans PostgreSQL makes for the given values and
+// the generic plans it may switch to for a prepared statement.
+func TestListingSeeksTheIndex(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("SECRETSTORE_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but SECRETSTORE_TEST_POSTGRES is empty: CI must start PostgreSQL and pass its DSN")
+		}
+		t.Skip("SECRETSTORE_TEST_POSTGRES is empty: set it to the DSN of a PostgreSQL database to run this test")
+	}
+	ctx := t.Context()
+	schema := "sstest_plan_" + strings.ToLower(rand.Text()[:10])
+	b, err := Open(ctx, dsn, WithSchema(schema))
+	require.NoError(t, err)
+	s := pgx.Identifier{schema}.Sanitize()
+	t.Cleanup(func() {
+		_, err := b.pool.Exec(context.Background(), "DROP SCHEMA "+s+" CASCADE")
+		assert.NoError(t, err)
+		b.Close()
+	})
+	for _, q := range []string{
+		"INSERT INTO " + s + ".records (key, data) SELECT 'secret/' || lpad(g::text, 6, '0'), '\\x00' FROM generate_series(1, 20000) g",
+		"INSERT INTO " + s + ".blobs (key, data) SELECT 'blob/' || lpad(g::text, 6, '0'), '\\x00' FROM generate_series(1, 20000) g",
+		"ANALYZE " + s + ".records, " + s + ".blobs",
+	} {
+		_, err := b.pool.Exec(ctx, q)
+		require.NoError(t, err)
+	}
+	conn, err := b.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+
+	upper, _ := prefixEnd("secret/01")
+	cases := []struct {
+		name, sql, types, args, index string
+	}{
+		{"records", b.q.listRecords, "text, text, bigint", "'secret/010000', '', 50", "records_pkey"},
+		{"records under a prefix", b.q.listRecordsBounded, "text, text, text, bigint", "'', 'secret/01', '" + upper + "', 50", "records_pkey"},
+		{"blobs", b.q.listBlobs, "text, bigint", "'blob/010000', 50", "blobs_pkey"},
+	}
+	for i, tc := range cases {
+		_, err := conn.Exec(ctx, fmt.Sprintf("PREPARE list%d (%s) AS %s", i, tc.types, tc.sql))
+		require.NoError(t, err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+		require.NoError(t, err)
+		for i, tc := range cases {
+			rows, err := conn.Query(ctx, fmt.Sprintf("EXPLAIN EXECUTE list%d (%s)", i, tc.args), pgx.QueryExecModeSimpleProtocol)
+			require.NoError(t, err)
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			plan := strings.Join(lines, "\n")
+			assert.Contains(t, plan, "Index", "%s (%s): not an index scan:\n%s", tc.name, mode, plan)
+			assert.Contains(t, plan, tc.index, "%s (%s): not a scan of %s:\n%s", tc.name, mode, tc.index, plan)
+			assert.Regexp(t, `Index Cond: .*key > `, plan, "%s (%s): the cursor does not bound the scan:\n%s", tc.name, mode, plan)
+			for _, bad := range []string{"Sort", "Seq Scan", "Bitmap"} {
+				assert.NotContains(t, plan, bad, "%s (%s):\n%s", tc.name, mode, plan)
+			}
+			t.Logf("%s (%s):\n%s", tc.name, mode, plan)
+		}
+	}
+	_, err = conn.Exec(ctx, "DEALLOCATE ALL")
+	require.NoError(t, err)
 }

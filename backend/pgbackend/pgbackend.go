@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/secretstore/secretstore/backend"
@@ -128,6 +130,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 		}
 		return nil, scrub(fmt.Errorf("pgbackend: parse the DSN: %w", err), "")
 	}
+	pc.ConnConfig.BuildContextWatcherHandler = cancelOnServer
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, scrub(fmt.Errorf("pgbackend: %w", unwrapConnect(err)), pc.ConnConfig.Password)
@@ -140,9 +143,36 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	return b, nil
 }
 
+// cancelGrace is how long a call whose context is done waits for the
+// server to confirm that it cancelled the statement (or to report that
+// the statement completed first) before it closes the connection.
+const cancelGrace = 2 * time.Second
+
+// cancelOnServer is the context watcher of the connections that Open
+// makes. When a call's context is done, it asks the server to cancel the
+// statement and keeps reading until the server answers, for up to
+// cancelGrace: the answer says whether a write was cancelled (and so
+// rolled back) or completed, so that the call can report which. pgx's
+// default instead closes the connection at once, leaving the server to
+// finish, and maybe commit, a write whose caller was told it failed.
+func cancelOnServer(c *pgconn.PgConn) ctxwatch.Handler {
+	return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelGrace}
+}
+
 // OpenPool returns a Backend over a pool that the caller made and keeps:
 // Close leaves it open. Like Open, it creates or upgrades the store's
 // schema.
+//
+// Open configures its pool so that a call whose context is cancelled
+// while a write runs on the server cancels the write there and reports
+// exactly whether it took effect. With pgx's default configuration, a
+// cancelled call closes its connection instead, and the server may still
+// commit the write afterwards. To get Open's behaviour over a pool of your
+// own, make the pool's connections cancel on the server, for instance:
+//
+//	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+//		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
+//	}
 func OpenPool(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -208,6 +238,7 @@ const maxAttempts = 3
 
 // call runs fn for the method op, after checking ctx and that the backend
 // is open, and returns its error made fit for the caller (see fail). A
+// call that completed returns its result even if ctx is done by then. A
 // call that could not reach the server, having sent nothing, is run again,
 // up to maxAttempts times in all, as is a read that lost its connection:
 // the pool drops a connection that the server terminated (a restart, a
