@@ -49,6 +49,11 @@ func BenchmarkPGFloor(b *testing.B) {
 
 	b.Run("insert-row-1KiB", func(b *testing.B) {
 		q := "INSERT INTO " + s + ".floor (data) VALUES ($1)"
+		var start, end int64
+		walPos := "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"
+		if err := pool.QueryRow(ctx, walPos).Scan(&start); err != nil {
+			b.Fatal(err)
+		}
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
@@ -56,6 +61,10 @@ func BenchmarkPGFloor(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		if err := pool.QueryRow(ctx, walPos).Scan(&end); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(end-start)/float64(b.N), "WAL-B/op")
 	})
 	b.Run("select-row", func(b *testing.B) {
 		if _, err := pool.Exec(ctx, "INSERT INTO "+s+".floor_read (key, data) VALUES ('bench/row', $1) ON CONFLICT (key) DO NOTHING", data); err != nil {
@@ -132,11 +141,22 @@ func (c *pgCounting) ListBlobs(ctx context.Context, after string, limit int) ([]
 }
 
 // report resets the counts, runs the benchmark's loop through run, and
-// reports the calls and log flushes per operation.
+// reports the calls, log flushes and bytes of write-ahead log (of the
+// whole server, which nothing else should be using) per operation.
 func (c *pgCounting) report(b *testing.B, run func()) {
+	admin := adminPool(b)
+	walPos := func() int64 {
+		var pos int64
+		if err := admin.QueryRow(b.Context(), "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").Scan(&pos); err != nil {
+			b.Fatal(err)
+		}
+		return pos
+	}
 	c.calls.Store(0)
 	c.flushes.Store(0)
+	start := walPos()
 	run()
+	b.ReportMetric(float64(walPos()-start)/float64(b.N), "WAL-B/op")
 	b.ReportMetric(float64(c.calls.Load())/float64(b.N), "roundtrips/op")
 	b.ReportMetric(float64(c.flushes.Load())/float64(b.N), "flushes/op")
 }
