@@ -42,11 +42,11 @@
 // the package (migrations/NNNN_description.sql). Open applies those the
 // schema lacks, each with its row in schema_version, in one transaction,
 // so that a migration is applied entirely or not at all. Opening a schema
-// that is up to date costs one query and takes no lock. Otherwise Open
-// takes a transaction-scoped advisory lock named after the schema, so that
-// of several instances starting at once against a new or older schema one
-// migrates and the others wait, then find nothing left to do. Open refuses
-// a schema of a newer version than the package knows.
+// that is up to date only reads its version, and takes no lock. Otherwise
+// Open takes a transaction-scoped advisory lock named after the schema, so
+// that of several instances starting at once against a new or older schema
+// one migrates and the others wait, then find nothing left to do. Open
+// refuses a schema of a newer version than the package knows.
 //
 // The role that opens a new schema needs the CREATE privilege on the
 // database; once the schema exists, opening it needs only USAGE on it and
