@@ -137,3 +137,77 @@ func TestListingSeeksTheIndex(t *testing.T) {
 	_, err = conn.Exec(ctx, "DEALLOCATE ALL")
 	require.NoError(t, err)
 }
+
+// TestMigrationUpgrade upgrades a store's schema at version 1 with two more
+// migrations, from several goroutines at once as instances of a new
+// release start together: each migration runs once, in order, and the
+// data stays. A migration that fails leaves the schema as it was, its
+// earlier statements undone.
+func TestMigrationUpgrade(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("SECRETSTORE_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but SECRETSTORE_TEST_POSTGRES is empty: CI must start PostgreSQL and pass its DSN")
+		}
+		t.Skip("SECRETSTORE_TEST_POSTGRES is empty: set it to the DSN of a PostgreSQL database to run this test")
+	}
+	ctx := t.Context()
+	schema := "sstest_upgrade_" + strings.ToLower(rand.Text()[:10])
+	b, err := Open(ctx, dsn, WithSchema(schema))
+	require.NoError(t, err)
+	s := pgx.Identifier{schema}.Sanitize()
+	t.Cleanup(func() {
+		_, err := b.pool.Exec(context.Background(), "DROP SCHEMA "+s+" CASCADE")
+		assert.NoError(t, err)
+		b.Close()
+	})
+	rev, err := b.CreateRecord(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+
+	// Version 2 adds a table (under the schema on search_path, as real
+	// migrations are written) and counts how often it ran; version 3
+	// uses it.
+	v2 := migration{version: 2, name: "0002_test.sql", sql: `
+		CREATE TABLE upgrade_log (version integer NOT NULL);
+		INSERT INTO upgrade_log VALUES (2);`}
+	v3 := migration{version: 3, name: "0003_test.sql", sql: `INSERT INTO upgrade_log VALUES (3);`}
+	ms := append(append([]migration{}, migrations...), v2, v3)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- migrateWith(ctx, b.pool, schema, ms) }()
+	}
+	for range 4 {
+		assert.NoError(t, <-errs)
+	}
+	rows, err := b.pool.Query(ctx, "SELECT version FROM "+s+".upgrade_log ORDER BY version")
+	require.NoError(t, err)
+	ran, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 3}, ran, "migrations run")
+	rows, err = b.pool.Query(ctx, "SELECT version FROM "+s+".schema_version ORDER BY version")
+	require.NoError(t, err)
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2, 3}, versions, "schema_version")
+	got, err := b.GetRecord(ctx, "k", 0)
+	require.NoError(t, err)
+	assert.Equal(t, rev, got.Revision, "the record after the upgrade")
+
+	// Version 4 fails half-way: its first statement is undone.
+	v4 := migration{version: 4, name: "0004_test.sql", sql: `
+		INSERT INTO upgrade_log VALUES (4);
+		SELECT no_such_function();`}
+	err = migrateWith(ctx, b.pool, schema, append(ms, v4))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "0004_test.sql")
+	var n int
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM "+s+".upgrade_log WHERE version = 4").Scan(&n))
+	assert.Zero(t, n, "rows of the failed migration")
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT max(version) FROM "+s+".schema_version").Scan(&n))
+	assert.Equal(t, 3, n, "schema version after the failed migration")
+
+	// The released package, at version 1, refuses the upgraded schema.
+	_, err = Open(ctx, dsn, WithSchema(schema))
+	assert.ErrorContains(t, err, "version 3")
+}

@@ -88,15 +88,22 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 // and applies the missing migrations and their rows in schema_version in
 // that one transaction: a migration is applied entirely or not at all.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	return migrateWith(ctx, pool, schema, migrations)
+}
+
+// migrateWith is migrate with the migrations ms (versions 1 to len(ms)),
+// which tests replace.
+func migrateWith(ctx context.Context, pool *pgxpool.Pool, schema string, ms []migration) error {
+	latest := len(ms)
 	s := pgx.Identifier{schema}.Sanitize()
 	current, err := schemaVersion(ctx, pool, s)
 	switch {
 	case err != nil:
 		return err
-	case current == latestVersion:
+	case current == latest:
 		return nil
-	case current > latestVersion:
-		return fmt.Errorf("schema %s is at version %d, newer than this package's %d: upgrade the package", s, current, latestVersion)
+	case current > latest:
+		return fmt.Errorf("schema %s is at version %d, newer than this package's %d: upgrade the package", s, current, latest)
 	}
 
 	tx, err := pool.Begin(ctx)
@@ -120,13 +127,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+s+".schema_version").Scan(&current); err != nil {
 		return err
 	}
-	if current > latestVersion {
-		return fmt.Errorf("schema %s is at version %d, newer than this package's %d: upgrade the package", s, current, latestVersion)
+	if current > latest {
+		return fmt.Errorf("schema %s is at version %d, newer than this package's %d: upgrade the package", s, current, latest)
 	}
 	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", s); err != nil {
 		return err
 	}
-	for _, m := range migrations[current:] {
+	for _, m := range ms[current:] {
 		if _, err := tx.Exec(ctx, m.sql); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
