@@ -64,6 +64,8 @@ var (
 // storeParams are the parameters of every command that opens a store.
 var storeParams = []param{
 	{flag: "dir", kind: kindString, usage: "the store's directory (default secretstore/store in the user cache directory)"},
+	{flag: "postgres", kind: kindString, usage: "the DSN of a PostgreSQL database holding the store, instead of --dir (password in PGPASSWORD or ~/.pgpass, not here)"},
+	{flag: "postgres-schema", kind: kindString, usage: "the schema of the PostgreSQL store (default secretstore)"},
 	{flag: "master-key-file", kind: kindString, usage: "the file of the store's master key (default secretstore/master.key in the user config directory)"},
 	{flag: "master-key-env", kind: kindString, usage: "the environment variable holding the master key in base64, instead of a key file"},
 	{flag: "passphrase-file", kind: kindString, usage: "the file holding a passphrase (less one trailing newline) that makes the master key, instead of a key file"},
@@ -238,11 +240,13 @@ func (c *command) run(ctx context.Context, args []string, stdin io.Reader, stdou
 		store.memory = true
 	} else {
 		store.dir, _ = vals["dir"].(string)
+		store.postgres, _ = vals["postgres"].(string)
+		store.pgSchema, _ = vals["postgres-schema"].(string)
 		store.keyFile, _ = vals["master-key-file"].(string)
 		store.keyEnv, _ = vals["master-key-env"].(string)
 		store.passphraseFile, _ = vals["passphrase-file"].(string)
 		store.passphraseEnv, _ = vals["passphrase-env"].(string)
-		for _, f := range []string{"dir", "master-key-file", "master-key-env", "passphrase-file", "passphrase-env", "region"} {
+		for _, f := range []string{"dir", "postgres", "postgres-schema", "master-key-file", "master-key-env", "passphrase-file", "passphrase-env", "region"} {
 			if v, ok := vals[f]; ok && v == "" {
 				return usagef("--%s must not be empty", f)
 			}

@@ -36,6 +36,13 @@
 // after an interruption), and retire-key-version then destroys the old
 // version.
 //
+// --postgres DSN keeps the store in a PostgreSQL database instead (its
+// schema chosen with --postgres-schema), so that servers and commands on
+// several hosts share it; the keyring then lives in the database too, still
+// sealed under the master key, which stays with each host. Give the
+// database password through PGPASSWORD or ~/.pgpass rather than in the DSN,
+// which the process list shows.
+//
 // SECURITY: without --credentials the server checks no signatures, and anyone
 // who can reach it can read and change every secret. serve therefore refuses
 // to listen on an address other than loopback without --credentials, unless
@@ -227,6 +234,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fset.SetOutput(stderr)
 	fset.StringVar(&cfg.addr, "addr", "127.0.0.1:4566", "`address` to listen on (port 0 picks a free port)")
 	fset.StringVar(&cfg.store.dir, "dir", "", dirUsage)
+	fset.StringVar(&cfg.store.postgres, "postgres", "", postgresUsage)
+	fset.StringVar(&cfg.store.pgSchema, "postgres-schema", "", pgSchemaUsage)
 	fset.BoolVar(&cfg.store.memory, "memory", false, "keep the store in memory only; it is lost when the server stops (not with --dir)")
 	fset.StringVar(&cfg.store.keyFile, "master-key-file", "", keyFileUsage)
 	fset.StringVar(&cfg.store.keyEnv, "master-key-env", "", keyEnvUsage)
@@ -252,8 +261,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	set := map[string]bool{}
 	fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	if cfg.store.memory && set["dir"] {
-		return cfg, usagef("--memory and --dir cannot be used together")
+	if cfg.store.memory && (set["dir"] || set["postgres"]) {
+		return cfg, usagef("--memory cannot be used with --dir or --postgres")
 	}
 	if cfg.allowReset && cfg.credentials != "" {
 		return cfg, usagef("--allow-reset cannot be used with --credentials: the reset endpoint is not authenticated")
@@ -264,7 +273,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if set["dir"] && cfg.store.dir == "" {
 		return cfg, usagef("--dir must not be empty")
 	}
-	for _, f := range []string{"master-key-file", "master-key-env", "passphrase-file", "passphrase-env"} {
+	for _, f := range []string{"postgres", "postgres-schema", "master-key-file", "master-key-env", "passphrase-file", "passphrase-env"} {
 		if set[f] && fset.Lookup(f).Value.String() == "" {
 			return cfg, usagef("--%s must not be empty", f)
 		}

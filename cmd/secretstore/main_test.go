@@ -73,7 +73,7 @@ type server struct {
 	done   chan error
 }
 
-var startLine = regexp.MustCompile(`^secretstore: serving Secrets Manager on (http://\S+) \((store .+|in memory)\)$`)
+var startLine = regexp.MustCompile(`^secretstore: serving Secrets Manager on (http://\S+) \((store .+|PostgreSQL store, schema .+|in memory)\)$`)
 
 // testEnv returns an environment whose user cache and config directories
 // are in a temporary directory, so that no test touches the real ones.
@@ -273,7 +273,7 @@ func TestServeUsageErrors(t *testing.T) {
 	}{
 		{"non-loopback without credentials", []string{"serve", "--memory", "--addr", "0.0.0.0:0"}, 2, "--insecure"},
 		{"all interfaces without credentials", []string{"serve", "--memory", "--addr", ":0"}, 2, "--insecure"},
-		{"memory and dir", []string{"serve", "--memory", "--dir", filepath.Join(base, "d")}, 2, "--memory and --dir"},
+		{"memory and dir", []string{"serve", "--memory", "--dir", filepath.Join(base, "d")}, 2, "--memory cannot be used with --dir"},
 		{"memory and key file", []string{"serve", "--memory", "--master-key-file", filepath.Join(base, "k")}, 2, "--master-key-file"},
 		{"key inside store", []string{"serve", "--addr", "127.0.0.1:0", "--dir", filepath.Join(base, "s"), "--master-key-file", filepath.Join(base, "s", "k")}, 2, "inside the store directory"},
 		{"reset with credentials", []string{"serve", "--memory", "--allow-reset", "--credentials", emptyCreds}, 2, "--allow-reset"},

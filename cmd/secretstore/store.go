@@ -15,6 +15,7 @@ import (
 	"github.com/secretstore/secretstore/backend"
 	"github.com/secretstore/secretstore/backend/filebackend"
 	"github.com/secretstore/secretstore/backend/membackend"
+	"github.com/secretstore/secretstore/backend/pgbackend"
 )
 
 // storeConfig names the store a command works on. serve and the
@@ -28,6 +29,8 @@ import (
 // environment variable) stretched with argon2id.
 type storeConfig struct {
 	memory         bool   // an in-memory store; the rest is unused
+	postgres       string // DSN of a PostgreSQL store; dir is unused
+	pgSchema       string // its schema ("" for pgbackend's default)
 	dir            string // directory of a file store
 	keyFile        string // file of the 32-byte master key
 	keyEnv         string // environment variable holding the master key in base64
@@ -37,6 +40,8 @@ type storeConfig struct {
 
 // Help texts of the store flags, shared by serve and the subcommands.
 const (
+	postgresUsage       = "`DSN` of a PostgreSQL database holding the store (postgres://user@host:5432/db; give the password with PGPASSWORD or ~/.pgpass, not here), instead of --dir"
+	pgSchemaUsage       = "`schema` of the PostgreSQL store (default " + pgbackend.DefaultSchema + ")"
 	dirUsage            = "`directory` of the store (default secretstore/store in the user cache directory)"
 	keyFileUsage        = "`file` of the 32-byte master key, created on first use; must be outside the store directory (default secretstore/master.key in the user config directory)"
 	keyEnvUsage         = "`name` of an environment variable holding the master key in base64 (head -c 32 /dev/urandom | base64), instead of a key file"
@@ -70,7 +75,13 @@ func (c *storeConfig) resolve() error {
 	if src := c.masterSources(); len(src) > 1 {
 		return usagef("%s and %s cannot be used together: give one source of the master key", src[0], src[1])
 	}
-	if c.dir == "" {
+	if c.postgres != "" && c.dir != "" {
+		return usagef("--postgres and --dir cannot be used together")
+	}
+	if c.postgres == "" && c.pgSchema != "" {
+		return usagef("--postgres-schema has no use without --postgres")
+	}
+	if c.postgres == "" && c.dir == "" {
 		cache, err := os.UserCacheDir()
 		if err != nil {
 			return usagef("no default directory for the store: use --dir (%v)", err)
@@ -85,8 +96,10 @@ func (c *storeConfig) resolve() error {
 		c.keyFile = filepath.Join(conf, "secretstore", "master.key")
 	}
 	var err error
-	if c.dir, err = filepath.Abs(c.dir); err != nil {
-		return err
+	if c.dir != "" {
+		if c.dir, err = filepath.Abs(c.dir); err != nil {
+			return err
+		}
 	}
 	for _, f := range []*string{&c.keyFile, &c.passphraseFile} {
 		if *f == "" {
@@ -95,7 +108,7 @@ func (c *storeConfig) resolve() error {
 		if *f, err = filepath.Abs(*f); err != nil {
 			return err
 		}
-		if within(c.dir, *f) || within(resolve(c.dir), resolve(*f)) {
+		if c.dir != "" && (within(c.dir, *f) || within(resolve(c.dir), resolve(*f))) {
 			return usagef("master key file %s is inside the store directory %s: keep the key apart from the data it protects", *f, c.dir)
 		}
 	}
@@ -136,28 +149,58 @@ func openStore(ctx context.Context, c storeConfig, policy keyPolicy) (*openedSto
 	if c.memory {
 		return &openedStore{b: membackend.New(), where: "in memory"}, nil
 	}
-	master, err := c.masterKey(policy)
-	if err != nil {
-		return nil, err
+	var b backend.Backend
+	var where string
+	var isNew func() (bool, error) // whether the store holds nothing yet
+	if c.postgres != "" {
+		var opts []pgbackend.Option
+		if c.pgSchema != "" {
+			opts = append(opts, pgbackend.WithSchema(c.pgSchema))
+		}
+		pb, err := pgbackend.Open(ctx, c.postgres, opts...)
+		if err != nil {
+			return nil, err
+		}
+		schema := c.pgSchema
+		if schema == "" {
+			schema = pgbackend.DefaultSchema
+		}
+		b, where = pb, "PostgreSQL store, schema "+schema
+		isNew = func() (bool, error) {
+			recs, err := pb.ListRecords(ctx, "", "", 1)
+			return len(recs) == 0, err
+		}
+	} else {
+		isNew = func() (bool, error) { return emptyOrMissing(c.dir) }
 	}
-	defer master.Clear()
-	fb, err := filebackend.Open(c.dir)
+	master, err := c.masterKey(policy, isNew)
 	if err != nil {
-		return nil, err
-	}
-	kr, err := secretstore.OpenKeyring(ctx, fb, master)
-	if err != nil {
-		fb.Close()
-		if errors.Is(err, secretstore.ErrWrongMasterKey) {
-			return nil, fmt.Errorf("the store %s does not open with this master key (%s)", fb.Dir(), c.masterSources()[0])
+		if b != nil {
+			b.Close()
 		}
 		return nil, err
 	}
-	return &openedStore{b: fb, keyring: kr, opts: []secretstore.Option{secretstore.WithKeys(kr)}, where: "store " + fb.Dir()}, nil
+	defer master.Clear()
+	if b == nil {
+		fb, err := filebackend.Open(c.dir)
+		if err != nil {
+			return nil, err
+		}
+		b, where = fb, "store "+fb.Dir()
+	}
+	kr, err := secretstore.OpenKeyring(ctx, b, master)
+	if err != nil {
+		b.Close()
+		if errors.Is(err, secretstore.ErrWrongMasterKey) {
+			return nil, fmt.Errorf("the %s does not open with this master key (%s)", where, c.masterSources()[0])
+		}
+		return nil, err
+	}
+	return &openedStore{b: b, keyring: kr, opts: []secretstore.Option{secretstore.WithKeys(kr)}, where: where}, nil
 }
 
 // masterKey reads the master key from the source c names.
-func (c *storeConfig) masterKey(policy keyPolicy) (secretstore.MasterKey, error) {
+func (c *storeConfig) masterKey(policy keyPolicy, isNew func() (bool, error)) (secretstore.MasterKey, error) {
 	switch {
 	case c.keyEnv != "":
 		return secretstore.MasterKeyFromEnv(c.keyEnv)
@@ -178,12 +221,12 @@ func (c *storeConfig) masterKey(policy keyPolicy) (secretstore.MasterKey, error)
 	}
 	if policy == createKeyWithStore {
 		if _, err := os.Stat(c.keyFile); errors.Is(err, fs.ErrNotExist) {
-			empty, err := emptyOrMissing(c.dir)
+			empty, err := isNew()
 			if err != nil {
 				return secretstore.MasterKey{}, err
 			}
 			if !empty {
-				return secretstore.MasterKey{}, fmt.Errorf("master key file %s does not exist, but the store %s does: give the --master-key-file it was created with", c.keyFile, c.dir)
+				return secretstore.MasterKey{}, fmt.Errorf("master key file %s does not exist, but the store does: give the --master-key-file it was created with", c.keyFile)
 			}
 		}
 	}
