@@ -661,3 +661,24 @@ func TestRewrapNamesUnusableKey(t *testing.T) {
 	assert.ErrorIs(t, err, secretstore.ErrKeyNotFound)
 	assert.ErrorContains(t, err, `"my-key"`)
 }
+
+// failingBlobReads is a backend whose blob reads fail with a storage error.
+type failingBlobReads struct{ backend.Backend }
+
+func (failingBlobReads) GetBlob(context.Context, string) ([]byte, error) {
+	return nil, errors.New("connection reset")
+}
+
+// TestValueReadFailureIsInternal checks that a storage failure reading a
+// value is InternalServiceError, which callers retry, while a value the
+// backend does not have at all is DecryptionFailure.
+func TestValueReadFailureIsInternal(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := secMem(t)
+	e := secNew(t, b, nil)
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("v")})
+	require.NoError(t, err)
+	_, err = secNew(t, failingBlobReads{b}, nil).GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "s"})
+	assert.ErrorIs(t, err, secretstore.ErrInternalService)
+}

@@ -680,10 +680,11 @@ func aadFor(s *secretMeta, v *versionMeta) []byte { return sealAAD(s.ARN, v.ID, 
 func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) ([]byte, error) {
 	blob, err := e.b.GetBlob(ctx, v.Blob)
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+		if errors.Is(err, backend.ErrNotFound) {
+			// The record names a value the backend does not have.
+			return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: err}
 		}
-		return nil, &Error{Code: CodeDecryptionFailure, Message: msgDecryptionFailure, Err: err}
+		return nil, wrapInternal(err) // a storage failure, which callers retry
 	}
 	plain, err := open(ctx, e.keys, aadFor(s, v), blob, v.wrap)
 	if err != nil {
