@@ -109,7 +109,11 @@ type Backend interface {
 	// PutBlob stores data under key, which the caller chose fresh. It returns
 	// ErrExists, and changes nothing, if a blob already exists under key:
 	// blobs are written once and never overwritten. Once PutBlob returns nil
-	// the blob is as durable as a record write.
+	// the blob is readable, and it is as durable as a record write at the
+	// latest once a CreateRecord or UpdateRecord called later on the same
+	// Backend returns nil: a backend may defer a blob's flush to that record
+	// write (the engine writes one before anything refers to the blob), so
+	// that one flush serves both.
 	PutBlob(ctx context.Context, key string, data []byte) error
 
 	// GetBlob returns the blob stored under key, or ErrNotFound.

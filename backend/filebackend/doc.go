@@ -20,16 +20,34 @@
 //
 // # Durability
 //
-// A write returns only once it is on stable storage. Every file is written
-// whole to a temp file, which is synced (fsync; F_FULLFSYNC on macOS) and
-// then renamed (records) or hard-linked (blobs) to its name, after which
-// the directory is synced. A file is never modified in place, so a reader
-// sees either the old file or the new one, and a crash at any instant
-// leaves either, never a mix: the store reopens cleanly, with at worst a
-// temp file, which a later Open removes once it is ten minutes old. The
-// engine writes a value's blob, and waits for PutBlob to return, before it
-// writes the record that refers to it, so data is durable before the
-// metadata that points to it.
+// A record write returns only once it is on stable storage, and so does
+// every blob written before it. Every file is written whole to a temp file,
+// then renamed (records) or hard-linked (blobs) to its name, so a reader
+// sees either the old file or the new one, and a process that dies at any
+// instant leaves either, never a mix. A record's temp file is synced
+// (fsync; F_FULLFSYNC on macOS) before it is renamed into place, after which
+// the directory is synced.
+//
+// A blob is not synced by PutBlob: it is synced, with the blobs directory,
+// by the next record write of the Backend, at the same time as that
+// record's temp file and before the rename, so that a Put costs one flush
+// for its data and one for the record's directory entry, like a single
+// atomic file replacement (group commit: concurrent writers share these
+// flushes). The engine writes a value's blob, and waits for PutBlob to
+// return, before it writes the record that refers to it, so data is
+// durable before the metadata that points to it; a power loss can take a
+// blob that no record refers to yet, which is harmless, or leave one torn,
+// which its checksum reveals and a sweep removes. Blobs whose keys are over
+// 125 bytes, which a listing reads from the file, are synced before they
+// are linked and before PutBlob returns. Deleting a blob is not synced:
+// the engine deletes only blobs no durable record refers to, so a deletion
+// that a power loss undoes leaves an orphan, never a dangling reference.
+// If syncing blobs fails, every later record write that would depend on
+// blobs written since fails too, until the store is opened again.
+//
+// A crash at any instant leaves the store consistent: it reopens cleanly,
+// with at worst unreferenced blobs, which a sweep removes, and a temp file,
+// which a later Open removes once it is ten minutes old.
 //
 // Reads take no lock and sync nothing, and read one file. Opening a store
 // reads neither its records nor its blobs, so it costs the same for ten
@@ -105,7 +123,8 @@
 // locks/NN.lock, where NN is the CRC-32C of the key modulo 64 in two
 // decimal digits, while it reads the current record and replaces it. A
 // record is replaced by rename(2) of a complete, synced file from tmp/;
-// a blob is created by link(2) of one. Files are never modified in place.
+// a blob is created by link(2) of a complete file from tmp/, synced later
+// (see Durability). Files are never modified in place.
 //
 // Open creates a store in a missing or empty directory, writing FORMAT
 // last; it fails on a directory that holds other files and no FORMAT, and

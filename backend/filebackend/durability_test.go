@@ -57,8 +57,10 @@ func fbOps(ops []string) []string {
 
 // TestWriteOrder checks the order that makes every write durable before it
 // is acknowledged and never leaves a record pointing at nothing: a new file
-// is synced before it is renamed or linked into place, and the directory is
-// synced after that and before the call returns.
+// is synced before it is renamed into place, the blobs written before a
+// record write (whose flush PutBlob leaves to it) are synced with their
+// directory before the record is renamed into place, and the directory of
+// the record is synced after that and before the call returns.
 func TestWriteOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -68,13 +70,21 @@ func TestWriteOrder(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	tr.take()
 
+	// A blob appears whole (a link of a complete temp file) and is left
+	// for the next record write to flush.
 	require.NoError(t, b.PutBlob(ctx, "v1/blob", []byte("sealed")))
-	assert.Equal(t, []string{"sync tmp", "link blobs", "dirsync blobs"}, fbOps(tr.take()), "PutBlob")
+	assert.Equal(t, []string{"link blobs"}, fbOps(tr.take()), "PutBlob")
 
+	// The record write syncs its temp file, the pending blob and the blobs
+	// directory at once (in any order), and renames only after all three.
 	rev, err := b.CreateRecord(ctx, "secret/a", []byte("one"))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"sync tmp", "rename records", "dirsync records"}, fbOps(tr.take()), "CreateRecord")
+	ops := fbOps(tr.take())
+	require.Len(t, ops, 5, "CreateRecord after PutBlob: %v", ops)
+	assert.ElementsMatch(t, []string{"sync tmp", "sync blobs", "dirsync blobs"}, ops[:3], "CreateRecord after PutBlob")
+	assert.Equal(t, []string{"rename records", "dirsync records"}, ops[3:], "CreateRecord after PutBlob")
 
+	// With no blob written since, a record write syncs no blob.
 	rev, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("two"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"sync tmp", "rename records", "dirsync records"}, fbOps(tr.take()), "UpdateRecord")
@@ -82,11 +92,35 @@ func TestWriteOrder(t *testing.T) {
 	require.NoError(t, b.DeleteRecord(ctx, "secret/a", rev))
 	assert.Equal(t, []string{"remove records", "dirsync records"}, fbOps(tr.take()), "DeleteRecord")
 
+	// Deleting a blob need not be durable: no record refers to it.
 	require.NoError(t, b.DeleteBlob(ctx, "v1/blob"))
-	assert.Equal(t, []string{"remove blobs", "dirsync blobs"}, fbOps(tr.take()), "DeleteBlob")
+	assert.Equal(t, []string{"remove blobs"}, fbOps(tr.take()), "DeleteBlob")
 
-	// A listing makes what it returns durable, so that a caller acting on
-	// it (Sweep) never acts on a change a power loss could undo.
+	// A blob with a hashed name, whose key a listing reads from the file,
+	// is synced before it is linked and flushed before PutBlob returns.
+	long := "v1/" + strings.Repeat("k", 200)
+	require.NoError(t, b.PutBlob(ctx, long, []byte("sealed")))
+	assert.Equal(t, []string{"sync tmp", "link blobs", "dirsync blobs"}, fbOps(tr.take()), "PutBlob with a hashed name")
+
+	// Close flushes the blobs still pending.
+	require.NoError(t, b.PutBlob(ctx, "v1/pending", []byte("sealed")))
+	tr.take()
+	require.NoError(t, b.Close())
+	assert.ElementsMatch(t, []string{"sync blobs", "dirsync blobs"}, fbOps(tr.take()), "Close with a pending blob")
+}
+
+// TestWriteOrderListAndConflict checks that a listing makes what it returns
+// durable, so that a caller acting on it (Sweep) never acts on a change a
+// power loss could undo, and that a failed compare-and-swap renames
+// nothing.
+func TestWriteOrderListAndConflict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := &fbTrace{}
+	b, err := Open(t.TempDir(), withFileHook(tr.hook))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+
 	_, err = b.CreateRecord(ctx, "secret/b", []byte("x"))
 	require.NoError(t, err)
 	tr.take()
@@ -94,7 +128,6 @@ func TestWriteOrder(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, fbOps(tr.take()), "dirsync records", "ListRecords")
 
-	// A failed compare-and-swap renames nothing.
 	_, err = b.UpdateRecord(ctx, "secret/b", 12345, []byte("y"))
 	require.ErrorIs(t, err, backend.ErrConflict)
 	assert.NotContains(t, fbOps(tr.take()), "rename records", "UpdateRecord that lost")

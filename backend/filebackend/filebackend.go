@@ -94,10 +94,13 @@ type Backend struct {
 	closed bool
 
 	// recordsDir and blobsDir are kept open to fsync the directories;
-	// recordsSync and blobsSync share those fsyncs among concurrent writers.
-	recordsDir, blobsDir   *os.File
-	recordsSync, blobsSync dirSyncer
-	stripes                [stripeCount]stripe
+	// recordsSync shares the fsyncs of records/ among concurrent writers,
+	// and blobSync flushes the blobs written since the last record write,
+	// with blobs/, in shared rounds.
+	recordsDir, blobsDir *os.File
+	recordsSync          dirSyncer
+	blobSync             blobSyncer
+	stripes              [stripeCount]stripe
 
 	// hashedKeys caches the key of each hashed file name ("~...") read
 	// during listing. The name of a key never changes, so entries never go
@@ -158,7 +161,7 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("filebackend: %w", err)
 	}
 	b.recordsSync.init(b.recordsDir)
-	b.blobsSync.init(b.blobsDir)
+	b.blobSync.init(b.blobsDir, b.blobs, b.cfg.note)
 	b.removeStaleTemps()
 	return b, nil
 }
@@ -446,7 +449,9 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
-	var errs []error
+	// Blobs still pending are ones no record refers to yet; flush them
+	// anyway, as PutBlob promises they will be.
+	errs := []error{b.blobSync.sync(), b.blobSync.close()}
 	for i := range b.stripes {
 		if f := b.stripes[i].f; f != nil {
 			errs = append(errs, f.Close())
@@ -539,7 +544,34 @@ func (b *Backend) readRecord(key string) (fileRecord, error) {
 // writeTemp writes data to a new file in the tmp directory, with mode 0600
 // whatever the umask, and syncs it. It returns the file's path.
 func (b *Backend) writeTemp(data []byte) (path string, err error) {
-	var f *os.File
+	path, f, err := b.createTemp(data)
+	if err != nil {
+		return "", err
+	}
+	if err := b.syncClose(path, f); err != nil {
+		_ = os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// syncClose syncs and closes f, the file at path.
+func (b *Backend) syncClose(path string, f *os.File) error {
+	b.cfg.note("sync", path)
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
+// createTemp writes data to a new file in the tmp directory, with mode 0600
+// whatever the umask, without syncing it. It returns the file's path and
+// the file, still open.
+func (b *Backend) createTemp(data []byte) (path string, f *os.File, err error) {
 	for range 10 {
 		var r [12]byte
 		_, _ = rand.Read(r[:])
@@ -551,24 +583,18 @@ func (b *Backend) writeTemp(data []byte) (path string, err error) {
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("filebackend: %w", err)
+		return "", nil, fmt.Errorf("filebackend: %w", err)
 	}
 	err = f.Chmod(fileMode)
 	if err == nil {
 		_, err = f.Write(data)
 	}
-	if err == nil {
-		b.cfg.note("sync", path)
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		_ = f.Close()
 		_ = os.Remove(path)
-		return "", fmt.Errorf("filebackend: %w", err)
+		return "", nil, fmt.Errorf("filebackend: %w", err)
 	}
-	return path, nil
+	return path, f, nil
 }
 
 // syncDir fsyncs the directory at path.
@@ -709,10 +735,12 @@ func (b *Backend) UpdateRecord(ctx context.Context, key string, revision uint64,
 }
 
 // putRecord writes data under key if the record's current state is the
-// expected one: absent if !update, else at revision. The new content
-// is written and synced to a temp file first, outside the lock; the
-// critical section is to read the current revision, compare, rename the
-// temp file into place and sync the directory.
+// expected one: absent if !update, else at revision. The new content is
+// written to a temp file first, outside the lock, and synced together with
+// the blobs written before the call (blobSync), in one flush; the critical
+// section is to read the current revision, compare, rename the temp file
+// into place and sync the directory. Nothing is renamed before those blobs
+// are durable, so a record never outlives a blob it refers to.
 func (b *Backend) putRecord(ctx context.Context, key string, update bool, revision uint64, data []byte) (uint64, error) {
 	end, err := b.begin()
 	if err != nil {
@@ -723,7 +751,7 @@ func (b *Backend) putRecord(ctx context.Context, key string, update bool, revisi
 		return 0, err
 	}
 	rev := newRevision(0)
-	tmp, err := b.writeTemp(encodeRecord(key, rev, data))
+	tmp, err := b.writeTempWithBlobs(encodeRecord(key, rev, data))
 	if err != nil {
 		return 0, err
 	}
@@ -769,6 +797,38 @@ func (b *Backend) putRecord(ctx context.Context, key string, update bool, revisi
 	return rev, nil
 }
 
+// writeTempWithBlobs is writeTemp that also makes durable every blob handed
+// to blobSync before the call, syncing the temp file and the blobs at once
+// so that they share one flush of the file system.
+func (b *Backend) writeTempWithBlobs(data []byte) (string, error) {
+	if !b.blobSync.needed() {
+		return b.writeTemp(data)
+	}
+	path, f, err := b.createTemp(data)
+	if err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.syncBlobs() }()
+	err = b.syncClose(path, f)
+	if berr := <-done; err == nil {
+		err = berr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// syncBlobs makes durable every blob written before the call.
+func (b *Backend) syncBlobs() error {
+	if err := b.blobSync.sync(); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
 // DeleteRecord implements [backend.Backend.DeleteRecord].
 func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64) error {
 	if err := ctx.Err(); err != nil {
@@ -802,9 +862,16 @@ func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64)
 	return b.recordsSync.sync()
 }
 
-// PutBlob implements [backend.Backend.PutBlob]. It writes and syncs a temp
-// file, then links it under the blob's name, which fails if that name
-// exists, in this process or another; then it syncs the directory.
+// PutBlob implements [backend.Backend.PutBlob]. It writes a temp file and
+// links it under the blob's name, which fails if that name exists, in this
+// process or another, so that the blob appears whole or not at all. It
+// leaves the flush to the next record write of the Backend, which syncs
+// the blob's file and the directory before it writes the record, in the
+// same flush as the record's own file (see blobSyncer): until then nothing
+// refers to the blob, and a crash that loses it leaves nothing dangling.
+// Blobs with hashed names (keys over 125 bytes), whose keys a listing reads
+// from the file, are synced before they are linked and flushed before
+// PutBlob returns, so that no power loss can leave one torn under its name.
 func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -817,21 +884,36 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err := checkWrite(key, data); err != nil {
 		return err
 	}
-	tmp, err := b.writeTemp(encodeBlob(key, data))
+	hashed := strings.HasPrefix(fileStem(key), hashedNamePrefix)
+	tmp, f, err := b.createTemp(encodeBlob(key, data))
 	if err != nil {
 		return err
 	}
-	b.cfg.note("link", b.blobPath(key))
-	err = os.Link(tmp, b.blobPath(key))
-	_ = os.Remove(tmp)
-	if errors.Is(err, fs.ErrExist) {
-		return backend.ErrExists
+	if hashed {
+		err = b.syncClose(tmp, f)
+		f = nil
+		if err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
 	}
+	path := b.blobPath(key)
+	b.cfg.note("link", path)
+	err = os.Link(tmp, path)
+	_ = os.Remove(tmp)
 	if err != nil {
+		if f != nil {
+			_ = f.Close()
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return backend.ErrExists
+		}
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	b.cfg.note("dirsync", b.blobs)
-	return b.blobsSync.sync()
+	if b.blobSync.add(f, path) || hashed {
+		return b.syncBlobs()
+	}
+	return nil
 }
 
 // GetBlob implements [backend.Backend.GetBlob]. It reads the blob's file
@@ -864,7 +946,9 @@ func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
 }
 
 // DeleteBlob implements [backend.Backend.DeleteBlob]. It removes the blob's
-// file and syncs the directory.
+// file and does not sync the directory: the engine deletes a blob only once
+// no durable record refers to it, so a deletion that a power loss undoes
+// leaves an orphan, which a sweep removes, never a dangling reference.
 func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -885,8 +969,7 @@ func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	b.cfg.note("dirsync", b.blobs)
-	return b.blobsSync.sync()
+	return nil
 }
 
 // listEntry is a file found by listing, with the key it holds.
