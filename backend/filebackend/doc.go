@@ -21,25 +21,29 @@
 // # Durability
 //
 // A record write returns only once it is on stable storage, and so does
-// every blob written before it. Every file is written whole to a temp file,
-// then renamed (records) or hard-linked (blobs) to its name, so a reader
-// sees either the old file or the new one, and a process that dies at any
-// instant leaves either, never a mix. A record's temp file is synced
-// (fsync; F_FULLFSYNC on macOS) before it is renamed into place, after which
-// the directory is synced.
+// every blob written before it. A record is written whole to a temp file,
+// which is synced (fsync; F_FULLFSYNC on macOS) and then renamed over the
+// record's file, after which the directory is synced: a reader sees either
+// the old record or the new one, and a crash at any instant leaves either,
+// never a mix.
 //
-// A blob is not synced by PutBlob: it is synced, with the blobs directory,
-// by the next record write of the Backend, at the same time as that
-// record's temp file and before the rename, so that a Put costs one flush
-// for its data and one for the record's directory entry, like a single
-// atomic file replacement (group commit: concurrent writers share these
-// flushes). The engine writes a value's blob, and waits for PutBlob to
-// return, before it writes the record that refers to it, so data is
-// durable before the metadata that points to it; a power loss can take a
-// blob that no record refers to yet, which is harmless, or leave one torn,
-// which its checksum reveals and a sweep removes. Blobs whose keys are over
-// 125 bytes, which a listing reads from the file, are synced before they
-// are linked and before PutBlob returns. Deleting a blob is not synced:
+// A blob is written in place: PutBlob creates its file exclusively (two
+// writers of one key cannot both succeed), writes it and returns without
+// syncing it. The next record write of the Backend syncs it, with the
+// blobs directory, at the same time as that record's temp file and before
+// the rename, so that a Put costs one flush for its data and one for the
+// record's directory entry, like a single atomic file replacement (group
+// commit: concurrent writers share these flushes). The engine writes a
+// value's blob, and waits for PutBlob to return, before it writes the
+// record that refers to it, so data is durable before the metadata that
+// points to it. A crash can leave a blob that no record refers to yet
+// missing or torn, which is harmless: its checksum reveals a torn one, and
+// a sweep removes it. For the same reason a GetBlob that races the PutBlob
+// of its key may find the blob incomplete and report it corrupt; the
+// engine reads a blob only once a record refers to it. Blobs whose keys are
+// over 125 bytes, which a listing reads from the file, are written as
+// records are (a synced temp file, hard-linked into place) and flushed
+// before PutBlob returns. Deleting a blob is not synced:
 // the engine deletes only blobs no durable record refers to, so a deletion
 // that a power loss undoes leaves an orphan, never a dangling reference.
 // If syncing blobs fails, every later record write that would depend on
@@ -122,9 +126,10 @@
 // A record write by a process holds the exclusive flock of the lock file
 // locks/NN.lock, where NN is the CRC-32C of the key modulo 64 in two
 // decimal digits, while it reads the current record and replaces it. A
-// record is replaced by rename(2) of a complete, synced file from tmp/;
-// a blob is created by link(2) of a complete file from tmp/, synced later
-// (see Durability). Files are never modified in place.
+// record is replaced by rename(2) of a complete, synced file from tmp/. A
+// blob is created with O_EXCL under its name and written (see Durability),
+// or, if its name is hashed, by link(2) of a complete, synced file from
+// tmp/. Files are never modified once complete.
 //
 // Open creates a store in a missing or empty directory, writing FORMAT
 // last; it fails on a directory that holds other files and no FORMAT, and
@@ -133,6 +138,10 @@
 // # Compatibility
 //
 // This package reads and writes format version 1 as described above.
+// Writing blobs in place, and flushing them with the next record write,
+// changed the order of writes but not the format: stores written before
+// and after that change are the same version 1, and either version of the
+// package reads and writes the other's.
 // Later versions of the package will keep reading and writing stores of
 // version 1 (a test opens a frozen version 1 store in testdata). Should
 // the format ever change, the version in FORMAT will change with it, a

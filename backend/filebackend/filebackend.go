@@ -884,36 +884,55 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err := checkWrite(key, data); err != nil {
 		return err
 	}
-	hashed := strings.HasPrefix(fileStem(key), hashedNamePrefix)
-	tmp, f, err := b.createTemp(encodeBlob(key, data))
-	if err != nil {
-		return err
-	}
-	if hashed {
-		err = b.syncClose(tmp, f)
-		f = nil
-		if err != nil {
-			_ = os.Remove(tmp)
-			return err
-		}
-	}
 	path := b.blobPath(key)
-	b.cfg.note("link", path)
-	err = os.Link(tmp, path)
-	_ = os.Remove(tmp)
+	if strings.HasPrefix(fileStem(key), hashedNamePrefix) {
+		return b.putHashedBlob(path, encodeBlob(key, data))
+	}
+	// O_EXCL fails if the name exists, in this process or another: of two
+	// writers of one key, exactly one creates the file.
+	b.cfg.note("create", path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return backend.ErrExists
+	}
 	if err != nil {
-		if f != nil {
-			_ = f.Close()
-		}
-		if errors.Is(err, fs.ErrExist) {
-			return backend.ErrExists
-		}
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	if b.blobSync.add(f, path) || hashed {
+	err = f.Chmod(fileMode)
+	if err == nil {
+		_, err = f.Write(encodeBlob(key, data))
+	}
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(path) // ours: O_EXCL created it
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	if b.blobSync.add(f, path) {
 		return b.syncBlobs()
 	}
 	return nil
+}
+
+// putHashedBlob writes the blob file at path, whose name is a hash, as the
+// format had every blob written before: a synced temp file linked into
+// place, then the directory synced. A listing reads such a blob's key from
+// the file, so its file must never be seen torn.
+func (b *Backend) putHashedBlob(path string, content []byte) error {
+	tmp, err := b.writeTemp(content)
+	if err != nil {
+		return err
+	}
+	b.cfg.note("link", path)
+	err = os.Link(tmp, path)
+	_ = os.Remove(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		return backend.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	b.blobSync.add(nil, path)
+	return b.syncBlobs()
 }
 
 // GetBlob implements [backend.Backend.GetBlob]. It reads the blob's file
