@@ -27,27 +27,29 @@
 // the old record or the new one, and a crash at any instant leaves either,
 // never a mix.
 //
-// A blob is written in place: PutBlob creates its file exclusively (two
-// writers of one key cannot both succeed), writes it and returns without
-// syncing it. The next record write of the Backend syncs it, with the
-// blobs directory, at the same time as that record's temp file and before
-// the rename, so that a Put costs one flush for its data and one for the
-// record's directory entry, like a single atomic file replacement (group
-// commit: concurrent writers share these flushes). The engine writes a
-// value's blob, and waits for PutBlob to return, before it writes the
-// record that refers to it, so data is durable before the metadata that
-// points to it. A crash can leave a blob that no record refers to yet
-// missing or torn, which is harmless: its checksum reveals a torn one, and
-// a sweep removes it. For the same reason a GetBlob that races the PutBlob
-// of its key may find the blob incomplete and report it corrupt; the
-// engine reads a blob only once a record refers to it. Blobs whose keys are
-// over 125 bytes, which a listing reads from the file, are written as
-// records are (a synced temp file, hard-linked into place) and flushed
-// before PutBlob returns. Deleting a blob is not synced:
+// A blob is written whole to a temp file, which is hard-linked to the
+// blob's name (which fails if the name exists, so two writers of one key
+// cannot both succeed): a reader sees the whole blob or none. PutBlob
+// returns without syncing it. The next record write of the Backend syncs
+// it, with the blobs directory, at the same time as that record's temp
+// file and before the rename, so that a Put costs one flush for its data
+// and one for the record's directory entry, like a single atomic file
+// replacement (group commit: concurrent writers share these flushes). The
+// engine writes a value's blob, and waits for PutBlob to return, before it
+// writes the record that refers to it, so data is durable before the
+// metadata that points to it. A power loss can take or tear a blob that no
+// record refers to yet, which is harmless: its checksum reveals a torn
+// one, and a sweep removes it. Blobs whose keys are over 125 bytes, which
+// a listing reads from the file, are synced before they are linked and
+// flushed before PutBlob returns. Deleting a blob is not synced:
 // the engine deletes only blobs no durable record refers to, so a deletion
 // that a power loss undoes leaves an orphan, never a dangling reference.
 // If syncing blobs fails, every later record write that would depend on
 // blobs written since fails too, until the store is opened again.
+//
+// A Backend keeps a few empty temp files ready, made in the background,
+// so that a write does not wait for the file system to allocate a file;
+// Close removes them.
 //
 // A crash at any instant leaves the store consistent: it reopens cleanly,
 // with at worst unreferenced blobs, which a sweep removes, and a temp file,
@@ -97,7 +99,7 @@
 //	records/NAME.rec   one file per record
 //	blobs/NAME.blob    one file per blob
 //	locks/NN.lock      empty lock files, NN = 00 to 63, made on first use
-//	tmp/HEX.tmp        temp files being written
+//	tmp/HEX.tmp        temp files being written, or empty ones made ahead
 //
 // NAME is the file name of a key: the key's bytes in lowercase base32hex
 // without padding (RFC 4648 alphabet "0123456789abcdefghijklmnopqrstuv",
@@ -126,10 +128,10 @@
 // A record write by a process holds the exclusive flock of the lock file
 // locks/NN.lock, where NN is the CRC-32C of the key modulo 64 in two
 // decimal digits, while it reads the current record and replaces it. A
-// record is replaced by rename(2) of a complete, synced file from tmp/. A
-// blob is created with O_EXCL under its name and written (see Durability),
-// or, if its name is hashed, by link(2) of a complete, synced file from
-// tmp/. Files are never modified once complete.
+// record is replaced by rename(2) of a complete, synced file from tmp/; a
+// blob is created by link(2) of a complete file from tmp/, synced later
+// (see Durability) unless its name is hashed. Files are never modified in
+// place.
 //
 // Open creates a store in a missing or empty directory, writing FORMAT
 // last; it fails on a directory that holds other files and no FORMAT, and
@@ -138,10 +140,10 @@
 // # Compatibility
 //
 // This package reads and writes format version 1 as described above.
-// Writing blobs in place, and flushing them with the next record write,
-// changed the order of writes but not the format: stores written before
-// and after that change are the same version 1, and either version of the
-// package reads and writes the other's.
+// Flushing blobs with the next record write instead of in PutBlob changed
+// the order of writes but not the format: stores written before and after
+// that change are the same version 1, and either version of the package
+// reads and writes the other's.
 // Later versions of the package will keep reading and writing stores of
 // version 1 (a test opens a frozen version 1 store in testdata). Should
 // the format ever change, the version in FORMAT will change with it, a

@@ -100,6 +100,7 @@ type Backend struct {
 	recordsDir, blobsDir *os.File
 	recordsSync          dirSyncer
 	blobSync             blobSyncer
+	temps                tempPool
 	stripes              [stripeCount]stripe
 
 	// hashedKeys caches the key of each hashed file name ("~...") read
@@ -162,6 +163,7 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 	}
 	b.recordsSync.init(b.recordsDir)
 	b.blobSync.init(b.blobsDir, b.blobs, b.cfg.note)
+	b.temps.start(b.newTemp)
 	b.removeStaleTemps()
 	return b, nil
 }
@@ -452,6 +454,7 @@ func (b *Backend) Close() error {
 	// Blobs still pending are ones no record refers to yet; flush them
 	// anyway, as PutBlob promises they will be.
 	errs := []error{b.blobSync.sync(), b.blobSync.close()}
+	b.temps.close()
 	for i := range b.stripes {
 		if f := b.stripes[i].f; f != nil {
 			errs = append(errs, f.Close())
@@ -572,6 +575,26 @@ func (b *Backend) syncClose(path string, f *os.File) error {
 // whatever the umask, without syncing it. It returns the file's path and
 // the file, still open.
 func (b *Backend) createTemp(data []byte) (path string, f *os.File, err error) {
+	t, ok := b.temps.get()
+	if !ok {
+		if t, err = b.newTemp(); err != nil {
+			return "", nil, err
+		}
+	}
+	if _, err := t.f.Write(data); err != nil {
+		_ = t.f.Close()
+		_ = os.Remove(t.path)
+		return "", nil, fmt.Errorf("filebackend: %w", err)
+	}
+	return t.path, t.f, nil
+}
+
+// newTemp creates an empty file in the tmp directory, with mode 0600
+// whatever the umask.
+func (b *Backend) newTemp() (tempFile, error) {
+	var path string
+	var f *os.File
+	var err error
 	for range 10 {
 		var r [12]byte
 		_, _ = rand.Read(r[:])
@@ -583,18 +606,14 @@ func (b *Backend) createTemp(data []byte) (path string, f *os.File, err error) {
 		}
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("filebackend: %w", err)
+		return tempFile{}, fmt.Errorf("filebackend: %w", err)
 	}
-	err = f.Chmod(fileMode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err != nil {
+	if err := f.Chmod(fileMode); err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)
-		return "", nil, fmt.Errorf("filebackend: %w", err)
+		return tempFile{}, fmt.Errorf("filebackend: %w", err)
 	}
-	return path, f, nil
+	return tempFile{path: path, f: f}, nil
 }
 
 // syncDir fsyncs the directory at path.
@@ -888,23 +907,20 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if strings.HasPrefix(fileStem(key), hashedNamePrefix) {
 		return b.putHashedBlob(path, encodeBlob(key, data))
 	}
-	// O_EXCL fails if the name exists, in this process or another: of two
-	// writers of one key, exactly one creates the file.
-	b.cfg.note("create", path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
-	if errors.Is(err, fs.ErrExist) {
-		return backend.ErrExists
-	}
+	tmp, f, err := b.createTemp(encodeBlob(key, data))
 	if err != nil {
-		return fmt.Errorf("filebackend: %w", err)
+		return err
 	}
-	err = f.Chmod(fileMode)
-	if err == nil {
-		_, err = f.Write(encodeBlob(key, data))
-	}
+	// link fails if the name exists, in this process or another: of two
+	// writers of one key, exactly one succeeds.
+	b.cfg.note("link", path)
+	err = os.Link(tmp, path)
+	_ = os.Remove(tmp)
 	if err != nil {
 		_ = f.Close()
-		_ = os.Remove(path) // ours: O_EXCL created it
+		if errors.Is(err, fs.ErrExist) {
+			return backend.ErrExists
+		}
 		return fmt.Errorf("filebackend: %w", err)
 	}
 	if b.blobSync.add(f, path) {
@@ -913,10 +929,10 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
-// putHashedBlob writes the blob file at path, whose name is a hash, as the
-// format had every blob written before: a synced temp file linked into
-// place, then the directory synced. A listing reads such a blob's key from
-// the file, so its file must never be seen torn.
+// putHashedBlob writes the blob file at path, whose name is a hash: a
+// synced temp file linked into place, then the directory synced, before it
+// returns. A listing reads such a blob's key from the file, so a power loss
+// must never leave one torn under its name.
 func (b *Backend) putHashedBlob(path string, content []byte) error {
 	tmp, err := b.writeTemp(content)
 	if err != nil {

@@ -463,9 +463,12 @@ func TestOpen(t *testing.T) {
 		_, err = b.UpdateRecord(ctx, "k", rev+1, []byte("conflict"))
 		require.ErrorIs(t, err, backend.ErrConflict)
 		require.ErrorIs(t, b.PutBlob(ctx, "a", []byte("exists")), backend.ErrExists)
+		// The Backend keeps a few empty temp files ready while it is open
+		// (tempPool); Close removes them.
+		require.NoError(t, b.Close())
 		entries, err := os.ReadDir(b.tmp)
 		require.NoError(t, err)
-		assert.Empty(t, entries, "temp files left after writes that failed and succeeded")
+		assert.Empty(t, entries, "temp files left after writes that failed and succeeded, and Close")
 	})
 }
 
