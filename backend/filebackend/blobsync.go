@@ -10,43 +10,47 @@ import (
 // files): PutBlob flushes them itself when there are this many.
 const maxPendingBlobs = 64
 
-// pendingBlob is a blob linked into blobs/ whose file is not synced yet.
+// pendingBlob is a blob linked into blobs/ whose file is not known to be
+// durable yet.
 type pendingBlob struct {
-	f    *os.File // nil when only the directory entry is pending
+	f    *os.File // nil when only the directory entry needs syncing
 	path string   // the blob's path, for the file hook
+	done chan struct{}
+	err  error // set before done is closed
 }
 
-// blobSyncer makes blobs durable in groups (group commit). PutBlob links a
-// complete, unsynced blob file into blobs/ and hands it over with add; a
-// record write calls sync before it renames the record into place, so that
-// every blob written before it is durable before any record that refers to
-// it can be. A round of flushing syncs every pending blob file and the
-// blobs directory at once, so one round costs one flush of the file system
-// however many blobs it holds; callers that arrive while a round runs share
-// the next one.
+// blobSyncer makes blobs durable for the record writes that follow them.
+// PutBlob links a complete, unsynced blob file into blobs/ and hands it
+// over with add; a record write calls sync before it renames the record
+// into place, so that every blob written before it is durable before any
+// record that refers to it can be.
 //
-// A failed round makes every later sync fail with its error: on Linux a
+// sync claims the blobs no one is syncing yet and syncs them itself, each
+// file and the directory at once (the directory's fsyncs are shared among
+// concurrent callers, see dirSyncer), and waits for the blobs other callers
+// claimed before it. Writers thus never wait for a flush that started after
+// theirs, and the data of each blob is flushed once, concurrently with the
+// record's own temp file.
+//
+// A failed flush makes every later sync fail with its error: on Linux a
 // failed fsync may drop the dirty pages it could not write, so a later one
-// succeeding proves nothing about the blobs of the failed round, and a
-// record must never come to refer to them. Reopening the store clears the
-// error.
+// succeeding proves nothing, and a record must never come to refer to a
+// blob that may be lost. Reopening the store clears the error.
 type blobSyncer struct {
-	dir  interface{ Sync() error } // blobs/ (a fake in tests)
-	note func(op, path string)     // the file hook
-	path string                    // blobs/, for the file hook
+	dir  dirSyncer             // blobs/
+	note func(op, path string) // the file hook
+	path string                // blobs/, for the file hook
 
-	mu      sync.Mutex
-	cond    sync.Cond
-	pending []pendingBlob
-	added   uint64 // blobs handed over so far
-	durable uint64 // the first durable blobs handed over
-	running bool
-	err     error // the error of the first round that failed
+	mu       sync.Mutex
+	pending  []*pendingBlob            // handed over, not claimed
+	inflight map[*pendingBlob]struct{} // claimed, not done
+	err      error                     // the first flush that failed
 }
 
 func (s *blobSyncer) init(dir interface{ Sync() error }, path string, note func(op, path string)) {
-	s.dir, s.path, s.note = dir, path, note
-	s.cond.L = &s.mu
+	s.dir.init(dir)
+	s.path, s.note = path, note
+	s.inflight = map[*pendingBlob]struct{}{}
 }
 
 // add hands over a blob linked into blobs/; f, if not nil, is its open
@@ -55,8 +59,7 @@ func (s *blobSyncer) init(dir interface{ Sync() error }, path string, note func(
 func (s *blobSyncer) add(f *os.File, path string) (flush bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending = append(s.pending, pendingBlob{f: f, path: path})
-	s.added++
+	s.pending = append(s.pending, &pendingBlob{f: f, path: path, done: make(chan struct{})})
 	return len(s.pending) >= maxPendingBlobs
 }
 
@@ -64,46 +67,61 @@ func (s *blobSyncer) add(f *os.File, path string) (flush bool) {
 func (s *blobSyncer) needed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.durable < s.added
+	return len(s.pending)+len(s.inflight) > 0 || s.err != nil
 }
 
 // sync returns once every blob handed over before the call is durable, or
-// with the error of a failed round if any of those blobs is not known to
-// be durable. It returns at once when there is nothing to flush.
+// with the error of a failed flush. It returns at once when there is
+// nothing to flush.
 func (s *blobSyncer) sync() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	target := s.added
-	for s.durable < target {
-		if s.err != nil {
-			return s.err
-		}
-		if s.running {
-			s.cond.Wait()
-			continue
-		}
-		// Take every pending blob: those handed over up to now.
-		batch, upto := s.pending, s.added
-		s.pending = nil
-		s.running = true
+	if s.err != nil {
+		err := s.err
 		s.mu.Unlock()
-		err := s.flush(batch)
+		return err
+	}
+	mine := s.pending
+	s.pending = nil
+	var others []*pendingBlob
+	for p := range s.inflight {
+		others = append(others, p)
+	}
+	for _, p := range mine {
+		s.inflight[p] = struct{}{}
+	}
+	s.mu.Unlock()
+
+	var err error
+	if len(mine) > 0 {
+		err = s.flush(mine)
 		s.mu.Lock()
-		s.running = false
-		if err != nil {
-			s.err = fmt.Errorf("making blobs durable: %w", err)
-		} else {
-			s.durable = upto
+		for _, p := range mine {
+			p.err = err
+			close(p.done)
+			delete(s.inflight, p)
 		}
-		s.cond.Broadcast()
+		if err != nil && s.err == nil {
+			s.err = fmt.Errorf("making blobs durable: %w", err)
+		}
+		s.mu.Unlock()
+	}
+	for _, p := range others {
+		<-p.done
+		if p.err != nil && err == nil {
+			err = p.err
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("making blobs durable: %w", err)
 	}
 	return nil
 }
 
 // flush syncs the files of batch and the blobs directory, all at once, and
 // closes the files. Every entry of batch was linked into the directory
-// before flush started, so the directory fsync covers their names.
-func (s *blobSyncer) flush(batch []pendingBlob) error {
+// before flush started, so a directory fsync that starts now covers their
+// names.
+func (s *blobSyncer) flush(batch []*pendingBlob) error {
 	errs := make([]error, len(batch)+1)
 	var wg sync.WaitGroup
 	for i, p := range batch {
@@ -119,7 +137,7 @@ func (s *blobSyncer) flush(batch []pendingBlob) error {
 		})
 	}
 	s.note("dirsync", s.path)
-	errs[len(batch)] = s.dir.Sync()
+	errs[len(batch)] = s.dir.syncRaw()
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {

@@ -34,7 +34,9 @@
 // it, with the blobs directory, at the same time as that record's temp
 // file and before the rename, so that a Put costs one flush for its data
 // and one for the record's directory entry, like a single atomic file
-// replacement (group commit: concurrent writers share these flushes). The
+// replacement (concurrent writers share the directory fsyncs, and a record
+// write waits for, rather than repeats, the flush of a blob another record
+// write has started). The
 // engine writes a value's blob, and waits for PutBlob to return, before it
 // writes the record that refers to it, so data is durable before the
 // metadata that points to it. A power loss can take or tear a blob that no

@@ -191,6 +191,14 @@ func (s *dirSyncer) init(d interface{ Sync() error }) {
 // sync returns once an fsync of the directory that started after the call
 // has finished, with that fsync's error.
 func (s *dirSyncer) sync() error {
+	if err := s.syncRaw(); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
+// syncRaw is sync with the error of the fsync unwrapped.
+func (s *dirSyncer) syncRaw() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// The fsync running now, if any, may have started before the caller's
@@ -217,10 +225,7 @@ func (s *dirSyncer) sync() error {
 		}
 		s.cond.Broadcast()
 	}
-	if err := s.failed[target]; err != nil {
-		return fmt.Errorf("filebackend: %w", err)
-	}
-	return nil
+	return s.failed[target]
 }
 
 // init checks the store's FORMAT file, or creates the store if the
