@@ -31,23 +31,23 @@
 // blob's name (which fails if the name exists, so two writers of one key
 // cannot both succeed): a reader sees the whole blob or none. PutBlob
 // returns without syncing it. The next record write of the Backend syncs
-// it, with the blobs directory, at the same time as that record's temp
-// file and before the rename, so that a Put costs one flush for its data
-// and one for the record's directory entry, like a single atomic file
-// replacement (concurrent writers share the directory fsyncs, and a record
-// write waits for, rather than repeats, the flush of a blob another record
-// write has started). The
-// engine writes a value's blob, and waits for PutBlob to return, before it
-// writes the record that refers to it, so data is durable before the
-// metadata that points to it. A power loss can take or tear a blob that no
-// record refers to yet, which is harmless: its checksum reveals a torn
-// one, and a sweep removes it. Blobs whose keys are over 125 bytes, which
-// a listing reads from the file, are synced before they are linked and
-// flushed before PutBlob returns. Deleting a blob is not synced:
+// it, with the blobs directory, at the same time as that record's temp file
+// and before the rename, so that a Put costs one flush for its data and one
+// for the record's directory entry, like a single atomic file replacement
+// (concurrent writers share the directory fsyncs, and a record write waits
+// for, rather than repeats, the flush of a blob another record write has
+// started). The engine writes a value's blob, and waits for PutBlob to
+// return, before it writes the record that refers to it, so data is durable
+// before the metadata that points to it. A power loss can take or tear a
+// blob that no record refers to yet, which is harmless: its checksum
+// reveals a torn one, and a sweep removes it. Blobs whose keys are over 125
+// bytes, which a listing reads from the file, are synced before they are
+// linked and flushed before PutBlob returns. Deleting a blob is not synced:
 // the engine deletes only blobs no durable record refers to, so a deletion
 // that a power loss undoes leaves an orphan, never a dangling reference.
-// If syncing blobs fails, every later record write that would depend on
-// blobs written since fails too, until the store is opened again.
+// If syncing blobs fails, that record write and every later one fail,
+// until the store is opened again: a failed fsync may have dropped the
+// data it could not write.
 //
 // A Backend keeps a few empty temp files ready, made in the background,
 // so that a write does not wait for the file system to allocate a file;
