@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/secretstore/secretstore/awsapi"
+	"github.com/secretstore/secretstore/backend/membackend"
 )
 
 // Exit codes of the Secrets Manager subcommands, those of aws CLI v2.
@@ -234,6 +235,10 @@ func (c *command) run(ctx context.Context, args []string, stdin io.Reader, stdou
 	region := "us-east-1"
 	if r, ok := vals["region"].(string); ok {
 		region = r
+		// Check it before the store is opened, which may create it.
+		if _, err := awsapi.NewHandler(membackend.New(), awsapi.WithDefaultRegion(region)); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	var store storeConfig
 	if c.noStore {

@@ -112,3 +112,17 @@ func TestRenderBar(t *testing.T) {
 	assert.Equal(t, "rewrap [##############################] 0/0 secrets, 0 data keys re-wrapped",
 		renderBar(secretstore.RewrapProgress{}))
 }
+
+// TestCLIBadRegionCreatesNothing checks that a bad --region is refused
+// before the store is opened, so that it creates no store and no key.
+func TestCLIBadRegionCreatesNothing(t *testing.T) {
+	t.Parallel()
+	s := newCLIStore(t)
+	code, _, stderr := s.run(t, "", "list-secrets", "--region", "not a region")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "region")
+	for _, p := range []string{s.dir, s.keyFile} {
+		_, err := os.Stat(p)
+		assert.ErrorIs(t, err, os.ErrNotExist, "%s created despite the bad region", p)
+	}
+}
