@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/hkdf"
@@ -230,14 +231,17 @@ const (
 	kindBinary byte = 2
 )
 
+// sealAADPrefix starts the associated data of every sealed value.
+const sealAADPrefix = "secretstore/v1\x00"
+
 // sealAAD returns the associated data binding a sealed value to its place.
 func sealAAD(arn, versionID string, kind byte) []byte {
-	return appendAAD(make([]byte, 0, len("secretstore/v1")+len(arn)+len(versionID)+4), arn, versionID, kind)
+	return appendAAD(make([]byte, 0, len(sealAADPrefix)+len(arn)+len(versionID)+3), arn, versionID, kind)
 }
 
 // appendAAD appends sealAAD's result to aad.
 func appendAAD(aad []byte, arn, versionID string, kind byte) []byte {
-	aad = append(aad, "secretstore/v1\x00"...)
+	aad = append(aad, sealAADPrefix...)
 	aad = append(aad, arn...)
 	aad = append(aad, 0)
 	aad = append(aad, versionID...)
@@ -279,8 +283,8 @@ func appendSealHeader(out []byte, w WrappedKey, nonce []byte) []byte {
 func sealHeaderLen(w WrappedKey) int { return 10 + len(w.KeyID) + len(w.Ciphertext) + gcmNonceSize }
 
 // seal encrypts plaintext under a fresh data key wrapped by keys under keyID,
-// and returns the sealed value.
-func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext []byte) ([]byte, error) {
+// and appends the sealed value to dst.
+func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst []byte) ([]byte, error) {
 	var buf [32 + gcmNonceSize]byte
 	if _, err := rand.Read(buf[:]); err != nil {
 		return nil, err
@@ -299,8 +303,7 @@ func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext []byte) (
 	if err != nil {
 		return nil, err
 	}
-	n := sealHeaderLen(w)
-	out := appendSealHeader(make([]byte, 0, n+len(plaintext)+gcmTagSize), w, nonce)
+	out := appendSealHeader(slices.Grow(dst, sealHeaderLen(w)+len(plaintext)+gcmTagSize), w, nonce)
 	return gcm.Seal(out, nonce, plaintext, aad), nil
 }
 

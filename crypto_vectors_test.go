@@ -111,7 +111,7 @@ func writeVectors(t *testing.T) {
 	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vector-AbCdEf"
 	mk := func(name string, keys Keys, keyID, versionID string, kind byte, plaintext string) sealedVector {
 		aad := sealAAD(arn, versionID, kind)
-		out, err := seal(ctx, keys, keyID, aad, []byte(plaintext))
+		out, err := seal(ctx, keys, keyID, aad, []byte(plaintext), nil)
 		require.NoError(t, err)
 		s, err := parseSealed(out)
 		require.NoError(t, err)

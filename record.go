@@ -184,12 +184,12 @@ func encodeVersion(v *versionMeta) []byte {
 
 // encodeRecord returns the record encoding of s.
 func encodeRecord(s *secretMeta) []byte {
-	return encodeHead(s, chunkStates(s.Versions))
+	return encodeHead(nil, s, chunkStates(s.Versions))
 }
 
-// encodeHead encodes s whose versions live in chunks (as chunkStates
-// returns them for s.Versions).
-func encodeHead(s *secretMeta, chunks []chunkState) []byte {
+// encodeHead appends to dst the encoding of s whose versions live in chunks
+// (as chunkStates returns them for s.Versions).
+func encodeHead(dst []byte, s *secretMeta, chunks []chunkState) []byte {
 	size := 128 + len(s.Name) + len(s.ARN) + len(s.Description) + len(s.KmsKeyID) + len(s.Rotation.LambdaARN)
 	for _, t := range s.Tags {
 		size += 4 + len(t.Key) + len(t.Value)
@@ -207,7 +207,7 @@ func encodeHead(s *secretMeta, chunks []chunkState) []byte {
 			tail++
 		}
 	}
-	e := encoder{b: make([]byte, 0, size)}
+	e := encoder{b: slices.Grow(dst, size)}
 	e.b = append(e.b, recordFormat2)
 	e.str(s.Name)
 	e.str(s.ARN)

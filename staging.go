@@ -40,12 +40,20 @@ func (ls labelSet) holder(label string) string {
 }
 
 // stagesOf returns the labels attached to versionID in table order, or nil.
-func (ls labelSet) stagesOf(versionID string) []string {
-	var out []string
+func (ls labelSet) stagesOf(versionID string) []string { return ls.stagesInto(nil, versionID) }
+
+// stagesInto is stagesOf storing the labels in buf when they fit, so that a
+// caller can provide storage it allocates anyway. It returns nil, not an
+// empty slice, when versionID has no label.
+func (ls labelSet) stagesInto(buf []string, versionID string) []string {
+	out := buf[:0]
 	for _, r := range ls {
 		if r.VersionID == versionID {
 			out = append(out, r.Label)
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

@@ -189,9 +189,13 @@ func (e *Engine) readRand(p []byte) error {
 		_, err := cryptorand.Read(p) // safe for concurrent use; no lock needed
 		return err
 	}
+	// Reading into a buffer of our own keeps p from escaping to the heap
+	// on the default path above.
+	b := make([]byte, len(p))
 	e.randMu.Lock()
-	defer e.randMu.Unlock()
-	_, err := io.ReadFull(e.cfg.rand, p)
+	_, err := io.ReadFull(e.cfg.rand, b)
+	e.randMu.Unlock()
+	copy(p, b)
 	return err
 }
 
@@ -357,13 +361,16 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		return err
 	}
 	next.chunks = chunkStates(next.Versions)
-	data := encodeHead(next, next.chunks)
+	buf := getBuf()
+	data := encodeHead(*buf, next, next.chunks)
 	var rev uint64
 	if cur == nil {
 		rev, err = e.b.CreateRecord(ctx, key, data)
 	} else {
 		rev, err = e.b.UpdateRecord(ctx, key, cur.rev, data)
 	}
+	*buf = data
+	putBuf(buf)
 	if err != nil {
 		e.forget(key)
 		if definitelyFailed(err) {
@@ -416,10 +423,9 @@ func (e *Engine) layout(ctx context.Context, next *secretMeta) (string, error) {
 		if v.chunk != nil {
 			continue
 		}
-		c := *v
-		c.chunk, c.slot = ref, len(moved)
-		versions[i] = &c
-		if moved = append(moved, &c); len(moved) == size {
+		c := v.withChunk(ref, len(moved))
+		versions[i] = c
+		if moved = append(moved, c); len(moved) == size {
 			break
 		}
 	}
@@ -574,9 +580,12 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 // that failed, a record created or deleted meanwhile. An *Error is the
 // engine's answer and never a lost race, whatever its cause.
 func lostRace(err error, hadRecord bool) bool {
+	if err == nil {
+		return false
+	}
 	var ae *Error
 	switch {
-	case err == nil, errors.As(err, &ae):
+	case errors.As(err, &ae):
 		return false
 	case errors.Is(err, errRetry), errors.Is(err, backend.ErrConflict), errors.Is(err, backend.ErrExists):
 		return true
@@ -641,6 +650,11 @@ func (e *Engine) resolve(id string) (string, secretRef, error) {
 	if err := validateSecretID("secretId", id); err != nil {
 		return "", secretRef{}, err
 	}
+	return e.resolveValid(id)
+}
+
+// resolveValid is resolve for a SecretId that validateSecretID accepted.
+func (e *Engine) resolveValid(id string) (string, secretRef, error) {
 	ref, ok := resolveSecretID(id, e.arnPrefix)
 	if !ok {
 		return "", secretRef{}, errSecretNotFound()
@@ -658,6 +672,11 @@ func (e *Engine) readLatest(ctx context.Context, id string, allowScheduled bool)
 	if err != nil {
 		return nil, err
 	}
+	return e.readResolved(ctx, key, ref, allowScheduled)
+}
+
+// readResolved is readLatest for a SecretId that resolve has resolved.
+func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, allowScheduled bool) (*secretMeta, error) {
 	cur, err := e.load(ctx, key)
 	if err == errNoSecret {
 		cur, err = nil, nil
@@ -673,7 +692,7 @@ func (e *Engine) readLatest(ctx context.Context, id string, allowScheduled bool)
 	return s, nil
 }
 
-// aad returns the associated data for version v of s.
+// aadFor returns the associated data for version v of s.
 func aadFor(s *secretMeta, v *versionMeta) []byte { return sealAAD(s.ARN, v.ID, v.Kind) }
 
 // readValue reads and opens the value of version v.
@@ -686,7 +705,7 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 		}
 		return nil, wrapInternal(err) // a storage failure, which callers retry
 	}
-	plain, err := open(ctx, e.keys, aadFor(s, v), blob, v.wrap)
+	plain, err := open(ctx, e.keys, v.aad(s.ARN), blob, v.wrap)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -702,24 +721,57 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 // writeValue seals value for version v of s under the secret's key and
 // stores the blob, returning v with its Blob and KeyID set.
 func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
-	sealedValue, err := seal(ctx, e.keys, s.KmsKeyID, aadFor(s, v), value)
+	key, err := e.storeSealed(ctx, s, v, value)
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
-		if _, ok := errors.AsType[*keyringIOError](err); ok {
-			return nil, wrapInternal(err)
-		}
-		return nil, &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
-	}
-	key, err := e.newBlobKey()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.b.PutBlob(ctx, key, sealedValue); err != nil {
 		return nil, err
 	}
 	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed, v.Seq, nil), nil
+}
+
+// storeSealed seals value for version v of s under the secret's key and
+// stores it under a new blob key, which it returns.
+func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (string, error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	sealedValue, err := seal(ctx, e.keys, s.KmsKeyID, sealAAD(s.ARN, v.ID, v.Kind), value, *buf)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return "", err
+		}
+		if _, ok := errors.AsType[*keyringIOError](err); ok {
+			return "", wrapInternal(err)
+		}
+		return "", &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
+	}
+	*buf = sealedValue
+	key, err := e.newBlobKey()
+	if err != nil {
+		return "", err
+	}
+	if err := e.b.PutBlob(ctx, key, sealedValue); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// bufPool holds buffers for the encodings the engine hands to the backend
+// (sealed values, records, chunks). The Backend contract forbids keeping a
+// slice passed to it, so a buffer is free again once the call returns.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf bounds the buffers kept in bufPool: one sealed value of the
+// largest size fits.
+const maxPooledBuf = 72 << 10
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBuf returns b to bufPool. The caller must not use *b afterwards.
+func putBuf(b *[]byte) {
+	if cap(*b) > maxPooledBuf {
+		return
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
 }
 
 // newVersionMeta builds a versionMeta with its lookup hash and encoding.
@@ -1004,33 +1056,32 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 	}
 	versions := make([]*versionMeta, len(s.Versions), len(s.Versions)+1)
 	copy(versions, s.Versions)
-	stub := &versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}
+	// nv is the new version; this call owns it until commit publishes it,
+	// and sets its key and blob once the value is stored.
+	nv := &versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}
 	if r == replayPlaceholder {
-		stub.Created, stub.Seq = v.Created, v.Seq
-		versions[idx] = stub
+		nv.Created, nv.Seq = v.Created, v.Seq
+		versions[idx] = nv
 	} else {
-		versions = append(versions, stub)
+		versions = append(versions, nv)
 		next.NextSeq++
 	}
-	kept, pruned, over := pruneVersions(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
+	kept, pruned, over := pruneOwned(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
 	if over && r == replayNew {
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
-	written := once.reuse(next, stub)
-	if written == nil {
-		if written, err = e.writeValue(ctx, next, stub, val.bytes); err != nil {
+	if !once.reuse(next, nv) {
+		key, err := e.storeSealed(ctx, next, nv, val.bytes)
+		if err != nil {
 			return putResult{}, nil, err
 		}
-		once.keep(ctx, e, next.ARN, written)
+		nv.KeyID, nv.Blob = next.KmsKeyID, key
+		once.keep(ctx, e, next.ARN, nv)
 	}
-	for i, x := range kept {
-		if x == stub {
-			kept[i] = written
-		}
-	}
+	encodeVersion(nv)
 	next.Versions = kept
 	next.LastChanged = now
-	return putResult{meta: next, version: written}, pruned, nil
+	return putResult{meta: next, version: nv}, pruned, nil
 }
 
 // sealedOnce keeps the value a write sealed in an attempt that lost a
@@ -1045,13 +1096,14 @@ type sealedOnce struct {
 	v   *versionMeta // the blob no record refers to yet, or nil
 }
 
-// reuse returns version stub of s with the blob kept from an earlier
-// attempt, or nil if there is none that fits.
-func (c *sealedOnce) reuse(s *secretMeta, stub *versionMeta) *versionMeta {
-	if c == nil || c.v == nil || c.arn != s.ARN || c.v.ID != stub.ID || c.v.Kind != stub.Kind || c.v.KeyID != s.KmsKeyID {
-		return nil
+// reuse gives the new version nv of s (not yet encoded) the key and blob
+// kept from an earlier attempt, and reports whether there was one that fits.
+func (c *sealedOnce) reuse(s *secretMeta, nv *versionMeta) bool {
+	if c == nil || c.v == nil || c.arn != s.ARN || c.v.ID != nv.ID || c.v.Kind != nv.Kind || c.v.KeyID != s.KmsKeyID {
+		return false
 	}
-	return newVersionMeta(stub.ID, stub.Created, stub.Kind, c.v.KeyID, c.v.Blob, time.Time{}, stub.Seq, nil)
+	nv.KeyID, nv.Blob = c.v.KeyID, c.v.Blob
+	return true
 }
 
 // keep remembers v, written for the secret arn, deleting a kept blob that
@@ -1104,7 +1156,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if !hasVal {
 		return nil, errInvalidRequest(msgValueRequired)
 	}
-	key, ref, err := e.resolve(in.SecretId)
+	key, ref, err := e.resolveValid(in.SecretId)
 	if err != nil {
 		return nil, err
 	}
@@ -1129,8 +1181,14 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 			once.settled()
 			e.deleteBlobs(ctx, pruned)
 		}
-		out = &PutSecretValueOutput{ARN: res.meta.ARN, Name: res.meta.Name, VersionId: res.version.ID,
-			VersionStages: res.meta.versionStages(res.version.ID)}
+		// One allocation holds the output and its (usually one) stages.
+		o := &struct {
+			out    PutSecretValueOutput
+			stages [2]string
+		}{}
+		o.out = PutSecretValueOutput{ARN: res.meta.ARN, Name: res.meta.Name, VersionId: res.version.ID,
+			VersionStages: res.meta.Labels.stagesInto(o.stages[:], res.version.ID)}
+		out = &o.out
 		return nil
 	})
 	once.discard(ctx, e)
@@ -1169,7 +1227,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 	if err != nil {
 		return nil, err
 	}
-	key, ref, err := e.resolve(in.SecretId)
+	key, ref, err := e.resolveValid(in.SecretId)
 	if err != nil {
 		return nil, err
 	}
@@ -1279,7 +1337,11 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	if len(in.VersionStage) > maxStageLen {
 		return nil, errValidation("versionStage", "Member must have length between 1 and 256")
 	}
-	s, err := e.readLatest(ctx, in.SecretId, false)
+	key, ref, err := e.resolveValid(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.readResolved(ctx, key, ref, false)
 	if err != nil {
 		return nil, err
 	}
@@ -1291,7 +1353,13 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	if err != nil {
 		return nil, err
 	}
-	out := &GetSecretValueOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID, VersionStages: s.versionStages(v.ID), CreatedDate: v.Created}
+	// One allocation holds the output and its (usually one or two) stages.
+	o := &struct {
+		out    GetSecretValueOutput
+		stages [2]string
+	}{}
+	out := &o.out
+	*out = GetSecretValueOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID, VersionStages: s.Labels.stagesInto(o.stages[:], v.ID), CreatedDate: v.Created}
 	if v.Kind == kindString {
 		// plain is a buffer this call owns and nothing else references, so
 		// the string can take it over without a copy.
@@ -1425,7 +1493,7 @@ func (e *Engine) updateSecretVersionStage(ctx context.Context, in *UpdateSecretV
 	if err := validateVersionID("moveToVersionId", in.MoveToVersionId); err != nil {
 		return nil, err
 	}
-	key, ref, err := e.resolve(in.SecretId)
+	key, ref, err := e.resolveValid(in.SecretId)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,10 @@
 package secretstore
 
 import (
+	"bytes"
 	"hash/maphash"
+	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +45,40 @@ type versionMeta struct {
 	raw   []byte    // cached entry encoding, nil until encoded
 	chunk *chunkRef // the chunk holding the entry, nil if it is in the head
 	slot  int       // the entry's index in chunk
+
+	// aadCache holds the associated data of the sealed value (see aad),
+	// built by the first read; reads run concurrently, hence the atomic.
+	aadCache atomic.Pointer[[]byte]
+}
+
+// aad returns the associated data that binds v's sealed value to v as a
+// version of the secret arn (sealAAD). Every read needs it, so it is built
+// once per version and kept; it holds no secret.
+func (v *versionMeta) aad(arn string) []byte {
+	if p := v.aadCache.Load(); p != nil && aadNames(*p, arn) {
+		return *p
+	}
+	b := sealAAD(arn, v.ID, v.Kind)
+	v.aadCache.Store(&b)
+	return b
+}
+
+// aadNames reports whether the associated data aad was built for the ARN
+// arn. A version belongs to one secret, whose ARN never changes, so this
+// only guards against misuse.
+func aadNames(aad []byte, arn string) bool {
+	rest, ok := bytes.CutPrefix(aad, []byte(sealAADPrefix))
+	return ok && len(rest) > len(arn) && string(rest[:len(arn)]) == arn && rest[len(arn)] == 0
+}
+
+// withChunk returns a copy of v whose entry is stored at slot of chunk.
+func (v *versionMeta) withChunk(chunk *chunkRef, slot int) *versionMeta {
+	c := &versionMeta{ID: v.ID, Created: v.Created, Kind: v.Kind, KeyID: v.KeyID, Blob: v.Blob,
+		LastAccessed: v.LastAccessed, Seq: v.Seq, hash: v.hash, raw: v.raw, chunk: chunk, slot: slot, wrap: v.wrap}
+	if p := v.aadCache.Load(); p != nil {
+		c.aadCache.Store(p)
+	}
+	return c
 }
 
 var idSeed = maphash.MakeSeed()
@@ -114,17 +151,31 @@ func pruneVersions(vs []*versionMeta, ls labelSet, now time.Time, max int, age t
 	if len(vs) <= max {
 		return vs, nil, false
 	}
+	return pruneOwned(slices.Clone(vs), ls, now, max, age)
+}
+
+// pruneOwned is pruneVersions for a slice the caller owns: kept reuses its
+// array. It stops looking at versions once enough are removed, so that a
+// write to a secret at the quota does not visit every version.
+func pruneOwned(vs []*versionMeta, ls labelSet, now time.Time, max int, age time.Duration) (kept, removed []*versionMeta, over bool) {
 	excess := len(vs) - max
-	kept = make([]*versionMeta, 0, len(vs))
-	for _, v := range vs { // vs is oldest first
-		if excess > 0 && !ls.labelled(v.ID) && now.Sub(v.Created) >= age {
+	if excess <= 0 {
+		return vs, nil, false
+	}
+	w, i := 0, 0
+	for ; i < len(vs) && excess > 0; i++ { // vs is oldest first
+		v := vs[i]
+		if !ls.labelled(v.ID) && now.Sub(v.Created) >= age {
 			removed = append(removed, v)
 			excess--
 			continue
 		}
-		kept = append(kept, v)
+		vs[w] = v
+		w++
 	}
-	return kept, removed, excess > 0
+	w += copy(vs[w:], vs[i:])
+	clear(vs[w:])
+	return vs[:w], removed, excess > 0
 }
 
 // validToken reports whether a ClientRequestToken or VersionId has the

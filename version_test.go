@@ -354,9 +354,10 @@ func mbNormalize(s *secretMeta) secretMeta {
 	}
 	c.Versions = nil
 	for _, v := range s.Versions {
-		vc := *v
+		vc := v.withChunk(v.chunk, v.slot)
 		vc.raw, vc.hash = nil, 0
-		c.Versions = append(c.Versions, &vc)
+		vc.aadCache.Store(nil)
+		c.Versions = append(c.Versions, vc)
 	}
 	return c
 }
