@@ -184,12 +184,13 @@ func encodeVersion(v *versionMeta) []byte {
 
 // encodeRecord returns the record encoding of s.
 func encodeRecord(s *secretMeta) []byte {
-	return encodeHead(nil, s, chunkStates(s.Versions))
+	chunks, tail := layoutOf(s.Versions, nil)
+	return encodeHead(nil, s, chunks, tail)
 }
 
 // encodeHead appends to dst the encoding of s whose versions live in chunks
-// (as chunkStates returns them for s.Versions).
-func encodeHead(dst []byte, s *secretMeta, chunks []chunkState) []byte {
+// and tail (as layoutOf returns them for s.Versions).
+func encodeHead(dst []byte, s *secretMeta, chunks []chunkState, tail []*versionMeta) []byte {
 	size := 128 + len(s.Name) + len(s.ARN) + len(s.Description) + len(s.KmsKeyID) + len(s.Rotation.LambdaARN)
 	for _, t := range s.Tags {
 		size += 4 + len(t.Key) + len(t.Value)
@@ -200,12 +201,8 @@ func encodeHead(dst []byte, s *secretMeta, chunks []chunkState) []byte {
 	for _, c := range chunks {
 		size += 24 + len(c.ref.Key)
 	}
-	tail := 0
-	for _, v := range s.Versions {
-		if v.chunk == nil {
-			size += 3 + len(encodeVersion(v))
-			tail++
-		}
+	for _, v := range tail {
+		size += 3 + len(encodeVersion(v))
 	}
 	e := encoder{b: slices.Grow(dst, size)}
 	e.b = append(e.b, recordFormat2)
@@ -256,12 +253,10 @@ func encodeHead(dst []byte, s *secretMeta, chunks []chunkState) []byte {
 		e.uint(uint64(c.ref.Count))
 		e.uint(c.dead())
 	}
-	e.uint(uint64(tail))
-	for _, v := range s.Versions {
-		if v.chunk == nil {
-			e.uint(uint64(len(v.raw)))
-			e.b = append(e.b, v.raw...)
-		}
+	e.uint(uint64(len(tail)))
+	for _, v := range tail {
+		e.uint(uint64(len(v.raw)))
+		e.b = append(e.b, v.raw...)
 	}
 	return e.b
 }
@@ -287,31 +282,60 @@ func (c chunkState) dead() uint64 {
 // chunkStates returns the chunks that versions live in, in order of first
 // appearance, with the entries still live.
 func chunkStates(vs []*versionMeta) []chunkState {
-	var out []chunkState
-	for _, v := range vs {
-		if v.chunk == nil {
-			continue
-		}
-		i := len(out) - 1
-		if i < 0 || out[i].ref != v.chunk {
-			i = slices.IndexFunc(out, func(c chunkState) bool { return c.ref == v.chunk })
-			if i < 0 {
-				out = append(out, chunkState{ref: v.chunk})
-				i = len(out) - 1
-			}
-		}
-		out[i].live |= 1 << v.slot
-	}
-	return out
+	chunks, _ := layoutOf(vs, nil)
+	return chunks
 }
 
-// encodeChunk returns the chunk blob holding vs, in order.
-func encodeChunk(vs []*versionMeta) []byte {
+// layoutOf returns where the entries of vs are stored, found in one pass:
+// the chunks, in order of first appearance, and the versions whose entries
+// are in the head (the tail), in order. The tail is appended to tailBuf,
+// which a caller may provide to avoid an allocation.
+func layoutOf(vs []*versionMeta, tailBuf []*versionMeta) (chunks []chunkState, tail []*versionMeta) {
+	tail = tailBuf[:0]
+	// Versions of one chunk are usually adjacent: gather the live bits of
+	// a run in locals and add them to chunks when the run ends.
+	var run *chunkRef
+	var live uint64
+	for _, v := range vs {
+		c := v.chunk
+		if c == nil {
+			tail = append(tail, v)
+			continue
+		}
+		if c != run {
+			chunks = addLive(chunks, run, live)
+			run, live = c, 0
+		}
+		live |= 1 << (v.slot & 63)
+	}
+	return addLive(chunks, run, live), tail
+}
+
+// addLive adds the live bits of entries of the chunk ref (if not nil) to
+// chunks.
+func addLive(chunks []chunkState, ref *chunkRef, live uint64) []chunkState {
+	if ref == nil {
+		return chunks
+	}
+	for i := range chunks {
+		if chunks[i].ref == ref {
+			chunks[i].live |= live
+			return chunks
+		}
+	}
+	if chunks == nil {
+		chunks = make([]chunkState, 0, 8)
+	}
+	return append(chunks, chunkState{ref: ref, live: live})
+}
+
+// encodeChunk appends to dst the chunk blob holding vs, in order.
+func encodeChunk(dst []byte, vs []*versionMeta) []byte {
 	size := 8
 	for _, v := range vs {
 		size += 3 + len(encodeVersion(v))
 	}
-	e := encoder{b: make([]byte, 0, size)}
+	e := encoder{b: slices.Grow(dst, size)}
 	e.b = append(e.b, recordFormat2, 'K')
 	e.uint(uint64(len(vs)))
 	for _, v := range vs {

@@ -355,15 +355,22 @@ func (e *Engine) forget(key string) {
 // backend.Backend), it leaves them for Sweep, since the record may refer to
 // them.
 func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta, fresh ...*versionMeta) error {
-	chunk, err := e.layout(ctx, next)
-	if err != nil {
-		e.deleteBlobs(ctx, fresh)
-		return err
+	var tailBuf [40]*versionMeta
+	chunks, tail := layoutOf(next.Versions, tailBuf[:0])
+	var chunk string
+	if len(tail) > e.cfg.chunkSize {
+		var err error
+		if chunk, err = e.layout(ctx, next); err != nil {
+			e.deleteBlobs(ctx, fresh)
+			return err
+		}
+		chunks, tail = layoutOf(next.Versions, tailBuf[:0])
 	}
-	next.chunks = chunkStates(next.Versions)
+	next.chunks = chunks
 	buf := getBuf()
-	data := encodeHead(*buf, next, next.chunks)
+	data := encodeHead(*buf, next, chunks, tail)
 	var rev uint64
+	var err error
 	if cur == nil {
 		rev, err = e.b.CreateRecord(ctx, key, data)
 	} else {
@@ -395,23 +402,11 @@ func definitelyFailed(err error) bool {
 		errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrClosed)
 }
 
-// layout moves the oldest tail versions of next into a new chunk blob when
-// the tail holds more than the chunk size, and returns the new blob's key
-// (or ""). It replaces next.Versions, never modifying the old slice.
+// layout moves the oldest tail versions of next into a new chunk blob, for
+// a tail that holds more than the chunk size, and returns the new blob's
+// key. It replaces next.Versions, never modifying the old slice.
 func (e *Engine) layout(ctx context.Context, next *secretMeta) (string, error) {
 	size := e.cfg.chunkSize
-	tail := len(next.Versions)
-	if tail <= size {
-		return "", nil
-	}
-	for _, v := range next.Versions {
-		if v.chunk != nil {
-			tail--
-		}
-	}
-	if tail <= size {
-		return "", nil
-	}
 	key, err := e.newBlobKey()
 	if err != nil {
 		return "", err
@@ -429,7 +424,10 @@ func (e *Engine) layout(ctx context.Context, next *secretMeta) (string, error) {
 			break
 		}
 	}
-	if err := e.b.PutBlob(ctx, key, encodeChunk(moved)); err != nil {
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = encodeChunk(*buf, moved)
+	if err := e.b.PutBlob(ctx, key, *buf); err != nil {
 		return "", err
 	}
 	next.Versions = versions
@@ -441,11 +439,28 @@ func (e *Engine) layout(ctx context.Context, next *secretMeta) (string, error) {
 func droppedChunks(before, after []chunkState) []string {
 	var out []string
 	for _, c := range before {
-		if !slices.ContainsFunc(after, func(k chunkState) bool { return k.ref.Key == c.ref.Key }) {
+		if !hasChunk(after, c.ref) {
 			out = append(out, c.ref.Key)
 		}
 	}
 	return out
+}
+
+// hasChunk reports whether chunks holds the chunk ref names.
+func hasChunk(chunks []chunkState, ref *chunkRef) bool {
+	// Versions of one chunk share one chunkRef, so the identity of refs
+	// usually answers without comparing keys.
+	for _, c := range chunks {
+		if c.ref == ref {
+			return true
+		}
+	}
+	for _, c := range chunks {
+		if c.ref.Key == ref.Key {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveChunks completes a decoded head: it reads the chunks the head
@@ -1054,19 +1069,16 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val 
 	if err := next.Labels.checkQuota(); err != nil {
 		return putResult{}, nil, err
 	}
-	versions := make([]*versionMeta, len(s.Versions), len(s.Versions)+1)
-	copy(versions, s.Versions)
 	// nv is the new version; this call owns it until commit publishes it,
 	// and sets its key and blob once the value is stored.
 	nv := &versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}
 	if r == replayPlaceholder {
 		nv.Created, nv.Seq = v.Created, v.Seq
-		versions[idx] = nv
 	} else {
-		versions = append(versions, nv)
+		idx = -1
 		next.NextSeq++
 	}
-	kept, pruned, over := pruneOwned(versions, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
+	kept, pruned, over := pruneWith(s.Versions, idx, nv, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
 	if over && r == replayNew {
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}

@@ -154,6 +154,56 @@ func pruneVersions(vs []*versionMeta, ls labelSet, now time.Time, max int, age t
 	return pruneOwned(slices.Clone(vs), ls, now, max, age)
 }
 
+// pruneWith is pruneVersions applied to vs with the new version nv in it,
+// at index idx (replacing the version there) or, if idx < 0, appended. It
+// builds kept in one new slice and never modifies vs, and it stops looking
+// at versions once enough are removed, so that a write to a secret at the
+// quota does not visit every version.
+func pruneWith(vs []*versionMeta, idx int, nv *versionMeta, ls labelSet, now time.Time, max int, age time.Duration) (kept, removed []*versionMeta, over bool) {
+	n := len(vs)
+	if idx < 0 {
+		n++
+	}
+	at := func(i int) *versionMeta {
+		if i == idx || i == len(vs) {
+			return nv
+		}
+		return vs[i]
+	}
+	var dropBuf [4]int
+	drop := dropBuf[:0] // indices of the removed versions, ascending
+	excess := n - max
+	for i := 0; i < n && excess > 0; i++ { // oldest first
+		if v := at(i); !ls.labelled(v.ID) && now.Sub(v.Created) >= age {
+			removed = append(removed, v)
+			drop = append(drop, i)
+			excess--
+		}
+	}
+	kept = make([]*versionMeta, 0, n-len(drop))
+	from := 0
+	for _, d := range drop {
+		if d < len(vs) {
+			kept = append(kept, vs[from:d]...)
+			from = d + 1
+		}
+	}
+	kept = append(kept, vs[from:]...)
+	switch {
+	case idx >= 0 && !slices.Contains(drop, idx):
+		below := 0
+		for _, d := range drop {
+			if d < idx {
+				below++
+			}
+		}
+		kept[idx-below] = nv
+	case idx < 0 && !slices.Contains(drop, len(vs)):
+		kept = append(kept, nv)
+	}
+	return kept, removed, excess > 0
+}
+
 // pruneOwned is pruneVersions for a slice the caller owns: kept reuses its
 // array. It stops looking at versions once enough are removed, so that a
 // write to a secret at the quota does not visit every version.

@@ -154,6 +154,28 @@ func TestPruneVersions(t *testing.T) {
 			if got := mbIDs(kept); !reflect.DeepEqual(got, wantKept) {
 				t.Errorf("kept: got %v, want %v", got, wantKept)
 			}
+			// pruneWith gives the same answer with any one version as
+			// the new one, appended or replacing a placeholder.
+			for i := range vs {
+				nv := vs[i]
+				for _, idx := range []int{i, -1} {
+					base := slices.Clone(vs)
+					if idx < 0 {
+						if i != len(vs)-1 {
+							continue
+						}
+						base = base[:i]
+					} else {
+						base[i] = &versionMeta{ID: "placeholder"}
+					}
+					before := mbIDs(base)
+					k, r, o := pruneWith(base, idx, nv, tt.ls, mbEpoch, tt.max, DefaultPruneAge)
+					assert.Equal(t, before, mbIDs(base), "pruneWith modified its input")
+					assert.Equal(t, mbIDs(kept), mbIDs(k), "pruneWith(idx=%d) kept", idx)
+					assert.Equal(t, mbIDs(removed), mbIDs(r), "pruneWith(idx=%d) removed", idx)
+					assert.Equal(t, over, o, "pruneWith(idx=%d) over", idx)
+				}
+			}
 		})
 	}
 }
