@@ -352,11 +352,12 @@ func parseSealed(b []byte) (sealed, error) {
 	return s, nil
 }
 
-// open decrypts a sealed value. The plaintext is written over the input's
-// ciphertext, so b must be a slice the caller owns and no longer needs.
+// open decrypts a sealed value. If inPlace, the plaintext is written over
+// the input's ciphertext, so b must be a slice the caller owns and no longer
+// needs; otherwise b is only read and the plaintext is a new slice.
 // rewrapped, if not nil, is the data key as Rewrap wrapped it again, which
 // takes the place of the one in b's header.
-func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey) ([]byte, error) {
+func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool) ([]byte, error) {
 	s, err := parseSealed(b)
 	if err != nil {
 		return nil, err
@@ -380,7 +381,11 @@ func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey) 
 	if err != nil {
 		return nil, err
 	}
-	return gcm.Open(s.ciphertext[:0], s.nonce, s.ciphertext, aad)
+	dst := s.ciphertext[:0]
+	if !inPlace {
+		dst = make([]byte, 0, len(s.ciphertext)-gcmTagSize)
+	}
+	return gcm.Open(dst, s.nonce, s.ciphertext, aad)
 }
 
 // rewrapKey unwraps a data key and wraps it again under the primary version

@@ -61,18 +61,18 @@ func TestSealedVectors(t *testing.T) {
 			assert.Equal(t, v.KeyID, s.key.KeyID)
 			assert.Equal(t, v.Version, s.key.Version)
 			aad := sealAAD(v.ARN, v.VersionID, v.Kind)
-			plain, err := open(ctx, keys, aad, bytes.Clone(sealedValue), nil)
+			plain, err := open(ctx, keys, aad, bytes.Clone(sealedValue), nil, true)
 			require.NoError(t, err, "open")
 			assert.Equal(t, v.Plaintext, hex.EncodeToString(plain))
 
 			// Bound to its place: another version ID does not open it.
-			_, err = open(ctx, keys, sealAAD(v.ARN, v.VersionID+"x", v.Kind), bytes.Clone(sealedValue), nil)
+			_, err = open(ctx, keys, sealAAD(v.ARN, v.VersionID+"x", v.Kind), bytes.Clone(sealedValue), nil, true)
 			assert.Error(t, err, "opened under another version ID")
 
 			// A data key wrapped again opens the same sealed value.
 			w, err := rewrapKey(ctx, keys, s.key, aad)
 			require.NoError(t, err, "rewrapKey")
-			plain, err = open(ctx, keys, aad, bytes.Clone(sealedValue), &w)
+			plain, err = open(ctx, keys, aad, bytes.Clone(sealedValue), &w, true)
 			require.NoError(t, err, "open with the rewrapped key")
 			assert.Equal(t, v.Plaintext, hex.EncodeToString(plain))
 		})

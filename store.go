@@ -79,6 +79,7 @@ type Store interface {
 // compare-and-swap keeps them from losing each other's updates.
 type Engine struct {
 	b         backend.Backend
+	viewer    backend.BlobViewer // b, if it is one
 	cfg       config
 	keys      Keys
 	keyPrefix string // backend record key prefix of this region's secrets
@@ -137,6 +138,7 @@ func New(b backend.Backend, opts ...Option) (*Engine, error) {
 		arnPrefix: arnPrefix(cfg.region, cfg.account),
 		seed:      maphash.MakeSeed(),
 	}
+	e.viewer, _ = b.(backend.BlobViewer)
 	if e.keys == nil {
 		k, err := newRandomLocalKeys(cryptoRand)
 		if err != nil {
@@ -712,7 +714,13 @@ func aadFor(s *secretMeta, v *versionMeta) []byte { return sealAAD(s.ARN, v.ID, 
 
 // readValue reads and opens the value of version v.
 func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) ([]byte, error) {
-	blob, err := e.b.GetBlob(ctx, v.Blob)
+	var blob []byte
+	var err error
+	if e.viewer != nil {
+		blob, err = e.viewer.ViewBlob(ctx, v.Blob) // read only: open into a new slice
+	} else {
+		blob, err = e.b.GetBlob(ctx, v.Blob) // ours: open in place
+	}
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
 			// The record names a value the backend does not have.
@@ -720,7 +728,7 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 		}
 		return nil, wrapInternal(err) // a storage failure, which callers retry
 	}
-	plain, err := open(ctx, e.keys, v.aad(s.ARN), blob, v.wrap)
+	plain, err := open(ctx, e.keys, v.aad(s.ARN), blob, v.wrap, e.viewer == nil)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err

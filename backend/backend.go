@@ -133,3 +133,15 @@ type Backend interface {
 	// ErrClosed; Close itself may be called more than once.
 	Close() error
 }
+
+// BlobViewer is an optional interface of a Backend that keeps blobs in
+// memory and never modifies a stored blob, so that it can hand out a blob
+// without copying it. The engine uses it, when a backend implements it, to
+// read a value without first copying the sealed bytes. A backend that
+// implements it must pass the BlobViewer part of the conformance suite.
+type BlobViewer interface {
+	// ViewBlob is GetBlob, except that the result may be the backend's own
+	// storage, which the caller must not modify. The result stays valid
+	// and unchanged after DeleteBlob and Close.
+	ViewBlob(ctx context.Context, key string) ([]byte, error)
+}

@@ -95,6 +95,12 @@ func Run(t *testing.T, h Harness) {
 		}
 		testPersistence(t, h)
 	})
+	t.Run("BlobViewer", func(t *testing.T) {
+		if _, ok := newBackend(t, h).(backend.BlobViewer); !ok {
+			t.Skip("the backend is not a backend.BlobViewer")
+		}
+		testBlobViewer(t, h)
+	})
 	t.Run("OrphanSweep", func(t *testing.T) { testOrphanSweep(t, h) })
 	t.Run("EngineRoundTrip", func(t *testing.T) { testEngineRoundTrip(t, h) })
 }
@@ -628,6 +634,39 @@ func testBlobs(t *testing.T, h Harness) {
 		assertNoRecord(t, b, "blob")
 		assertNoBlob(t, b, "record")
 	})
+}
+
+// testBlobViewer checks the optional backend.BlobViewer: the same blobs
+// and errors as GetBlob, and results that stay valid after the blob is
+// deleted or the backend closed.
+func testBlobViewer(t *testing.T, h Harness) {
+	b := newBackend(t, h)
+	v := b.(backend.BlobViewer)
+	ctx := t.Context()
+	data := randomBytes(1500, 7)
+	require.NoError(t, b.PutBlob(ctx, "k", data))
+	require.NoError(t, b.PutBlob(ctx, "empty", []byte{}))
+	got, err := v.ViewBlob(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, data, got, "ViewBlob")
+	empty, err := v.ViewBlob(ctx, "empty")
+	require.NoError(t, err)
+	assert.NotNil(t, empty, "ViewBlob of an empty blob")
+	assert.Empty(t, empty, "ViewBlob of an empty blob")
+	_, err = v.ViewBlob(ctx, "missing")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "ViewBlob of a missing blob")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = v.ViewBlob(cancelled, "k")
+	assert.ErrorIs(t, err, context.Canceled, "ViewBlob with a cancelled context")
+
+	require.NoError(t, b.DeleteBlob(ctx, "k"))
+	_, err = v.ViewBlob(ctx, "k")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "ViewBlob after DeleteBlob")
+	require.NoError(t, b.Close())
+	_, err = v.ViewBlob(ctx, "empty")
+	assert.ErrorIs(t, err, backend.ErrClosed, "ViewBlob after Close")
+	assert.Equal(t, data, got, "a viewed blob changed after DeleteBlob and Close")
 }
 
 // randomBytes returns n bytes from a fixed-seed generator.

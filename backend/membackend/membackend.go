@@ -19,7 +19,10 @@ import (
 	"github.com/secretstore/secretstore/backend"
 )
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.BlobViewer = (*Backend)(nil)
+)
 
 // Backend is an in-memory [backend.Backend]. It is safe for concurrent use.
 // The zero value is not usable; call [New].
@@ -237,6 +240,26 @@ func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
 	}
 	// Stored blobs are never modified, so the copy can be made unlocked.
 	return clone(data), nil
+}
+
+// ViewBlob implements [backend.BlobViewer]: it returns the stored blob
+// itself, which the caller must not modify. Stored blobs are never modified
+// (DeleteBlob and Close only drop them), so the result stays valid.
+func (b *Backend) ViewBlob(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sh := b.shard(key)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if sh.closed {
+		return nil, backend.ErrClosed
+	}
+	data, ok := sh.blobs[key]
+	if !ok {
+		return nil, backend.ErrNotFound
+	}
+	return data, nil
 }
 
 // DeleteBlob implements [backend.Backend.DeleteBlob].
