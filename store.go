@@ -102,6 +102,7 @@ var _ Store = (*Engine)(nil)
 type cached struct {
 	rev  uint64
 	meta *secretMeta
+	slot *cacheSlot // the slot that holds it
 }
 
 // New returns an Engine over b. The engine does not own b: closing b is the
@@ -199,6 +200,14 @@ func (e *Engine) readRand(p []byte) error {
 	e.randMu.Unlock()
 	copy(p, b)
 	return err
+}
+
+// freshToken reports whether a write given the ClientRequestToken given
+// uses a VersionId this engine drew from crypto/rand (122 random bits of a
+// UUID), which no existing version can have. With WithIDGenerator or
+// WithRand the IDs may repeat, so they are never taken as fresh.
+func (e *Engine) freshToken(given string) bool {
+	return given == "" && e.cfg.idGen == nil && e.cfg.rand == cryptorand.Reader
 }
 
 // newVersionID returns a VersionId for a write without a ClientRequestToken.
@@ -322,10 +331,10 @@ func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
 		}
 		known = 0
 	}
-	nc := &cached{rev: rec.Revision, meta: meta}
 	if slot == nil {
 		slot = e.slot(key)
 	}
+	nc := &cached{rev: rec.Revision, meta: meta, slot: slot}
 	slot.p.Store(nc)
 	return nc, nil
 }
@@ -337,6 +346,14 @@ func (e *Engine) slot(key string) *cacheSlot {
 	}
 	s, _ := e.cache.LoadOrStore(key, &cacheSlot{})
 	return s.(*cacheSlot)
+}
+
+// slotOf returns the cache slot of key, which holds cur if cur is not nil.
+func (e *Engine) slotOf(key string, cur *cached) *cacheSlot {
+	if cur != nil && cur.slot != nil {
+		return cur.slot
+	}
+	return e.slot(key)
 }
 
 // forget drops what the cache holds for key.
@@ -390,7 +407,8 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		}
 		return err
 	}
-	e.slot(key).p.Store(&cached{rev: rev, meta: next})
+	slot := e.slotOf(key, cur)
+	slot.p.Store(&cached{rev: rev, meta: next, slot: slot})
 	if cur != nil {
 		e.deleteKeys(ctx, droppedChunks(cur.meta.chunks, next.chunks))
 	}
@@ -1059,8 +1077,14 @@ type putResult struct {
 // pruning, all applied to a copy of s. It writes the value's blob; the
 // caller commits the returned metadata (and deletes the blob if that fails).
 // stages nil means AWSCURRENT.
-func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, val value, stages []string, now time.Time, once *sealedOnce) (putResult, []*versionMeta, error) {
-	v, idx := findVersion(s.Versions, tok)
+//
+// fresh says that tok was generated for this call (see freshToken), so that
+// no version can have it as its ID and there is no need to look.
+func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fresh bool, val value, stages []string, now time.Time, once *sealedOnce) (putResult, []*versionMeta, error) {
+	v, idx := (*versionMeta)(nil), -1
+	if !fresh {
+		v, idx = findVersion(s.Versions, tok)
+	}
 	r, err := classifyReplay(v, val.kind, func() (bool, error) { return e.sameValue(ctx, s, v, val.bytes) })
 	if err != nil {
 		return putResult{}, nil, err
@@ -1187,7 +1211,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 		if err != nil {
 			return err
 		}
-		res, pruned, err := e.storeValue(ctx, s, tok, val, in.VersionStages, e.now(), once)
+		res, pruned, err := e.storeValue(ctx, s, tok, e.freshToken(in.ClientRequestToken), val, in.VersionStages, e.now(), once)
 		if err != nil {
 			return err
 		}
@@ -1275,7 +1299,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 		var res putResult
 		var pruned []*versionMeta
 		if hasVal {
-			res, pruned, err = e.storeValue(ctx, next, tok, val, nil, now, once)
+			res, pruned, err = e.storeValue(ctx, next, tok, e.freshToken(in.ClientRequestToken), val, nil, now, once)
 			if err != nil {
 				e.deleteBlobs(ctx, written)
 				return err
