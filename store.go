@@ -88,13 +88,16 @@ type Engine struct {
 	randMu sync.Mutex // guards cfg.rand
 	locks  [256]sync.Mutex
 	seed   maphash.Seed
-	cache  sync.Map // record key -> *cacheSlot
+	cache  sync.Map // secret name (record key without keyPrefix) -> *cacheSlot
 }
 
 // cacheSlot holds the latest decoded record of one key. Slots are created
 // once per key and then updated atomically, which is cheaper than storing a
 // new map entry on every write.
-type cacheSlot struct{ p atomic.Pointer[cached] }
+type cacheSlot struct {
+	key string // the record key, kept so that reads need not build it
+	p   atomic.Pointer[cached]
+}
 
 var _ Store = (*Engine)(nil)
 
@@ -181,6 +184,10 @@ func (e *Engine) Region() string { return e.cfg.region }
 func (e *Engine) now() time.Time { return e.cfg.clock.Now().UTC() }
 
 func (e *Engine) recordKey(name string) string { return e.keyPrefix + name }
+
+// cacheName returns the cache's name for the record key key, which
+// recordKey made.
+func (e *Engine) cacheName(key string) string { return key[len(e.keyPrefix):] }
 
 func (e *Engine) lock(key string) *sync.Mutex {
 	return &e.locks[maphash.String(e.seed, key)%uint64(len(e.locks))]
@@ -281,11 +288,21 @@ var errNoSecret = errors.New("no such secret")
 // load returns the current record of key, decoded, using the cache when the
 // backend confirms it is current. It returns errNoSecret if there is none.
 func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
+	return e.loadName(ctx, e.cacheName(key), key)
+}
+
+// loadName is load for the secret name, whose record key is key or, if key
+// is "", is made only if the cache does not hold it.
+func (e *Engine) loadName(ctx context.Context, name, key string) (*cached, error) {
 	var slot *cacheSlot
 	var cc *cached
-	if s, ok := e.cache.Load(key); ok {
+	if s, ok := e.cache.Load(name); ok {
 		slot = s.(*cacheSlot)
 		cc = slot.p.Load()
+		key = slot.key
+	}
+	if key == "" {
+		key = e.recordKey(name)
 	}
 	var known uint64
 	if cc != nil {
@@ -303,7 +320,7 @@ func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
 		if errors.Is(err, backend.ErrNotFound) {
 			// Dropping the slot keeps lookups of names that do not exist
 			// from growing the cache.
-			e.cache.Delete(key)
+			e.cache.Delete(name)
 			return nil, errNoSecret
 		}
 		if err != nil {
@@ -341,10 +358,11 @@ func (e *Engine) load(ctx context.Context, key string) (*cached, error) {
 
 // slot returns the cache slot of key, creating it if needed.
 func (e *Engine) slot(key string) *cacheSlot {
-	if s, ok := e.cache.Load(key); ok {
+	name := e.cacheName(key)
+	if s, ok := e.cache.Load(name); ok {
 		return s.(*cacheSlot)
 	}
-	s, _ := e.cache.LoadOrStore(key, &cacheSlot{})
+	s, _ := e.cache.LoadOrStore(name, &cacheSlot{key: key})
 	return s.(*cacheSlot)
 }
 
@@ -358,7 +376,7 @@ func (e *Engine) slotOf(key string, cur *cached) *cacheSlot {
 
 // forget drops what the cache holds for key.
 func (e *Engine) forget(key string) {
-	if s, ok := e.cache.Load(key); ok {
+	if s, ok := e.cache.Load(e.cacheName(key)); ok {
 		s.(*cacheSlot).p.Store(nil)
 	}
 }
@@ -674,7 +692,7 @@ func (e *Engine) purge(ctx context.Context, key string, cur *cached) error {
 		e.forget(key)
 		return err
 	}
-	e.cache.Delete(key)
+	e.cache.Delete(e.cacheName(key))
 	e.deleteBlobs(ctx, cur.meta.Versions)
 	e.deleteKeys(ctx, droppedChunks(cur.meta.chunks, nil))
 	return nil
@@ -690,14 +708,23 @@ func (e *Engine) resolve(id string) (string, secretRef, error) {
 
 // resolveValid is resolve for a SecretId that validateSecretID accepted.
 func (e *Engine) resolveValid(id string) (string, secretRef, error) {
-	ref, ok := resolveSecretID(id, e.arnPrefix)
-	if !ok {
-		return "", secretRef{}, errSecretNotFound()
-	}
-	if ref.Name != id && !validName(ref.Name) { // a name was validated above
-		return "", secretRef{}, errSecretNotFound()
+	ref, err := e.resolveRef(id)
+	if err != nil {
+		return "", secretRef{}, err
 	}
 	return e.recordKey(ref.Name), ref, nil
+}
+
+// resolveRef is resolveValid without making the record key.
+func (e *Engine) resolveRef(id string) (secretRef, error) {
+	ref, ok := resolveSecretID(id, e.arnPrefix)
+	if !ok {
+		return secretRef{}, errSecretNotFound()
+	}
+	if ref.Name != id && !validName(ref.Name) { // a name was validated above
+		return secretRef{}, errSecretNotFound()
+	}
+	return ref, nil
 }
 
 // readLatest loads the secret a SecretId names for a read-only operation,
@@ -710,9 +737,10 @@ func (e *Engine) readLatest(ctx context.Context, id string, allowScheduled bool)
 	return e.readResolved(ctx, key, ref, allowScheduled)
 }
 
-// readResolved is readLatest for a SecretId that resolve has resolved.
+// readResolved is readLatest for a SecretId that resolve has resolved to
+// ref and key, or that resolveRef has resolved to ref (key "").
 func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, allowScheduled bool) (*secretMeta, error) {
-	cur, err := e.load(ctx, key)
+	cur, err := e.loadName(ctx, ref.Name, key)
 	if err == errNoSecret {
 		cur, err = nil, nil
 	}
@@ -721,6 +749,9 @@ func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, al
 	}
 	s, err := e.active(cur, ref, allowScheduled)
 	if err != nil {
+		if key == "" {
+			key = e.recordKey(ref.Name)
+		}
 		e.purgeIfDue(ctx, key, cur)
 		return nil, err
 	}
@@ -1245,7 +1276,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 
 // purgeIfDueKey purges the secret under key if its window has passed.
 func (e *Engine) purgeIfDueKey(ctx context.Context, key string) {
-	if s, ok := e.cache.Load(key); ok {
+	if s, ok := e.cache.Load(e.cacheName(key)); ok {
 		e.purgeIfDue(ctx, key, s.(*cacheSlot).p.Load())
 	}
 }
@@ -1381,11 +1412,12 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	if len(in.VersionStage) > maxStageLen {
 		return nil, errValidation("versionStage", "Member must have length between 1 and 256")
 	}
-	key, ref, err := e.resolveValid(in.SecretId)
+	// The record key is made only if the cache does not hold it.
+	ref, err := e.resolveRef(in.SecretId)
 	if err != nil {
 		return nil, err
 	}
-	s, err := e.readResolved(ctx, key, ref, false)
+	s, err := e.readResolved(ctx, "", ref, false)
 	if err != nil {
 		return nil, err
 	}
@@ -1448,10 +1480,11 @@ func (e *Engine) pruneIfOver(ctx context.Context, s *secretMeta) {
 // day changes. It is best effort: a read never fails because its access
 // date could not be recorded.
 func (e *Engine) touch(ctx context.Context, s *secretMeta, v *versionMeta) {
-	today := e.now().Truncate(24 * time.Hour)
-	if s.LastAccessed.Equal(today) && v.LastAccessed.Equal(today) {
+	now := e.now()
+	if sameDay(s.LastAccessed, now) && v.LastAccessed.Equal(s.LastAccessed) {
 		return
 	}
+	today := now.Truncate(24 * time.Hour)
 	key := e.recordKey(s.Name)
 	_ = e.update(ctx, key, func(cur *cached) error {
 		if cur == nil || cur.meta.ARN != s.ARN {
@@ -1467,6 +1500,14 @@ func (e *Engine) touch(ctx context.Context, s *secretMeta, v *versionMeta) {
 		next.Versions[i] = newVersionMeta(cv.ID, cv.Created, cv.Kind, cv.KeyID, cv.Blob, today, cv.Seq, cv.wrap)
 		return e.commit(ctx, key, cur, next)
 	})
+}
+
+// sameDay reports whether day is the start of the UTC day of t, that is
+// whether day equals t.Truncate(24*time.Hour), without its division.
+func sameDay(day, t time.Time) bool {
+	const secondsPerDay = 24 * 60 * 60
+	d, u := day.Unix(), t.Unix()
+	return day.Nanosecond() == 0 && d%secondsPerDay == 0 && d <= u && u-d < secondsPerDay
 }
 
 // DescribeSecret returns a secret's metadata, never its values (SPEC §2.5).
