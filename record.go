@@ -162,7 +162,13 @@ func encodeVersion(v *versionMeta) []byte {
 	if v.wrap != nil {
 		size += 10 + len(v.wrap.KeyID) + len(v.wrap.Ciphertext)
 	}
-	e := encoder{b: make([]byte, 0, size)}
+	return encodeVersionTo(make([]byte, 0, size), v)
+}
+
+// encodeVersionTo is encodeVersion for a v not yet encoded, storing the
+// encoding in dst's array if it has room.
+func encodeVersionTo(dst []byte, v *versionMeta) []byte {
+	e := encoder{b: dst[:0]}
 	e.str(v.ID)
 	e.uint(v.Seq)
 	e.time(v.Created)

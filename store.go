@@ -793,19 +793,19 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 // writeValue seals value for version v of s under the secret's key and
 // stores the blob, returning v with its Blob and KeyID set.
 func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
-	key, err := e.storeSealed(ctx, s, v, value)
+	key, err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value)
 	if err != nil {
 		return nil, err
 	}
 	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed, v.Seq, nil), nil
 }
 
-// storeSealed seals value for version v of s under the secret's key and
-// stores it under a new blob key, which it returns.
-func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (string, error) {
+// storeSealed seals value, with associated data aad, under the key of s
+// and stores it under a new blob key, which it returns.
+func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte) (string, error) {
 	buf := getBuf()
 	defer putBuf(buf)
-	sealedValue, err := seal(ctx, e.keys, s.KmsKeyID, sealAAD(s.ARN, v.ID, v.Kind), value, *buf)
+	sealedValue, err := seal(ctx, e.keys, s.KmsKeyID, aad, value, *buf)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return "", err
@@ -1134,7 +1134,8 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 	}
 	// nv is the new version; this call owns it until commit publishes it,
 	// and sets its key and blob once the value is stored.
-	nv := &versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}
+	box := &versionBox{v: versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}}
+	nv := &box.v
 	if r == replayPlaceholder {
 		nv.Created, nv.Seq = v.Created, v.Seq
 	} else {
@@ -1146,14 +1147,14 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
 	if !once.reuse(next, nv) {
-		key, err := e.storeSealed(ctx, next, nv, val.bytes)
+		key, err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes)
 		if err != nil {
 			return putResult{}, nil, err
 		}
 		nv.KeyID, nv.Blob = next.KmsKeyID, key
 		once.keep(ctx, e, next.ARN, nv)
 	}
-	encodeVersion(nv)
+	box.encode()
 	next.Versions = kept
 	next.LastChanged = now
 	return putResult{meta: next, version: nv}, pruned, nil

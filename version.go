@@ -71,6 +71,33 @@ func aadNames(aad []byte, arn string) bool {
 	return ok && len(rest) > len(arn) && string(rest[:len(arn)]) == arn && rest[len(arn)] == 0
 }
 
+// versionBox is a new version allocated together with room for its entry
+// encoding and the associated data of its value: a write makes one, and
+// these three would otherwise be three allocations.
+type versionBox struct {
+	v   versionMeta
+	aad []byte
+	buf [256]byte
+}
+
+// sealAAD returns the associated data of the box's version as a version of
+// the secret arn, and keeps it as the version's (see versionMeta.aad).
+// Call it before encode.
+func (b *versionBox) sealAAD(arn string) []byte {
+	b.aad = appendAAD(b.buf[:0], arn, b.v.ID, b.v.Kind)
+	b.v.aadCache.Store(&b.aad)
+	return b.aad
+}
+
+// encode sets the version's entry encoding, in the room sealAAD left.
+func (b *versionBox) encode() {
+	rest := b.buf[:]
+	if len(b.aad) > 0 && &b.aad[0] == &rest[0] { // the associated data is in buf
+		rest = rest[len(b.aad):]
+	}
+	b.v.raw = encodeVersionTo(rest[:0], &b.v)
+}
+
 // withChunk returns a copy of v whose entry is stored at slot of chunk.
 func (v *versionMeta) withChunk(chunk *chunkRef, slot int) *versionMeta {
 	c := &versionMeta{ID: v.ID, Created: v.Created, Kind: v.Kind, KeyID: v.KeyID, Blob: v.Blob,
