@@ -185,9 +185,16 @@ func (e *Engine) now() time.Time { return e.cfg.clock.Now().UTC() }
 
 func (e *Engine) recordKey(name string) string { return e.keyPrefix + name }
 
-// cacheName returns the cache's name for the record key key, which
-// recordKey made.
-func (e *Engine) cacheName(key string) string { return key[len(e.keyPrefix):] }
+// cacheName returns the cache's name for the record key key: the secret's
+// name for a key of this engine's region, and otherwise (the engine also
+// loads other regions' records, to rewrap or count keys) the key after a
+// ':', which no secret name contains.
+func (e *Engine) cacheName(key string) string {
+	if name, ok := strings.CutPrefix(key, e.keyPrefix); ok {
+		return name
+	}
+	return ":" + key
+}
 
 func (e *Engine) lock(key string) *sync.Mutex {
 	return &e.locks[maphash.String(e.seed, key)%uint64(len(e.locks))]
