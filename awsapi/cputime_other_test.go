@@ -1,0 +1,6 @@
+//go:build !unix
+
+package awsapi_test
+
+// processCPU returns 0: the CPU time of the process is not measured here.
+func processCPU() float64 { return 0 }
