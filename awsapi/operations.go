@@ -7,8 +7,8 @@ import (
 )
 
 // operation decodes a request body, calls the store and returns the
-// response to marshal. It records the secret the request names in rl.
-type operation func(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error)
+// response to marshal. It records the secret the request names in rq.
+type operation func(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error)
 
 var operations = map[string]operation{
 	"CreateSecret":             createSecret,
@@ -29,12 +29,12 @@ var operations = map[string]operation{
 	"GetRandomPassword":        getRandomPassword,
 }
 
-func createSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func createSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in createSecretRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.Name
+	rq.secret = in.Name
 	out, err := s.CreateSecret(ctx, &secretstore.CreateSecretInput{
 		Name:               in.Name,
 		ClientRequestToken: in.ClientRequestToken,
@@ -50,12 +50,12 @@ func createSecret(ctx context.Context, s secretstore.Store, body []byte, rl *req
 	return arnNameVersionResponse{out.ARN, out.Name, out.VersionId}, nil
 }
 
-func putSecretValue(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func putSecretValue(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in putSecretValueRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
 		SecretId:           in.SecretId,
 		ClientRequestToken: in.ClientRequestToken,
@@ -66,15 +66,16 @@ func putSecretValue(ctx context.Context, s secretstore.Store, body []byte, rl *r
 	if err != nil {
 		return nil, err
 	}
-	return putSecretValueResponse{out.ARN, out.Name, out.VersionId, out.VersionStages}, nil
+	rq.put = putSecretValueResponse{out.ARN, out.Name, out.VersionId, out.VersionStages}
+	return &rq.put, nil
 }
 
-func updateSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func updateSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in updateSecretRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.UpdateSecret(ctx, &secretstore.UpdateSecretInput{
 		SecretId:           in.SecretId,
 		ClientRequestToken: in.ClientRequestToken,
@@ -89,12 +90,12 @@ func updateSecret(ctx context.Context, s secretstore.Store, body []byte, rl *req
 	return arnNameVersionResponse{out.ARN, out.Name, out.VersionId}, nil
 }
 
-func getSecretValue(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func getSecretValue(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in getSecretValueRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.GetSecretValue(ctx, &secretstore.GetSecretValueInput{
 		SecretId:     in.SecretId,
 		VersionId:    in.VersionId,
@@ -103,8 +104,8 @@ func getSecretValue(ctx context.Context, s secretstore.Store, body []byte, rl *r
 	if err != nil {
 		return nil, err
 	}
-	str, bin := value(out.SecretString, out.SecretBinary)
-	return getSecretValueResponse{
+	str, bin := value(&out.SecretString, out.SecretBinary)
+	rq.get = getSecretValueResponse{
 		ARN:           out.ARN,
 		Name:          out.Name,
 		VersionId:     out.VersionId,
@@ -112,10 +113,11 @@ func getSecretValue(ctx context.Context, s secretstore.Store, body []byte, rl *r
 		SecretBinary:  bin,
 		VersionStages: out.VersionStages,
 		CreatedDate:   epochTime(out.CreatedDate),
-	}, nil
+	}
+	return &rq.get, nil
 }
 
-func batchGetSecretValue(ctx context.Context, s secretstore.Store, body []byte, _ *reqLog) (any, error) {
+func batchGetSecretValue(ctx context.Context, s secretstore.Store, body []byte, _ *request) (any, error) {
 	var in batchGetSecretValueRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -134,8 +136,9 @@ func batchGetSecretValue(ctx context.Context, s secretstore.Store, body []byte, 
 		Errors:       make([]apiErrorType, 0, len(out.Errors)),
 		NextToken:    out.NextToken,
 	}
-	for _, v := range out.SecretValues {
-		str, bin := value(v.SecretString, v.SecretBinary)
+	for i := range out.SecretValues {
+		v := &out.SecretValues[i]
+		str, bin := value(&v.SecretString, v.SecretBinary)
 		resp.SecretValues = append(resp.SecretValues, secretValueEntry{
 			ARN:           v.ARN,
 			Name:          v.Name,
@@ -152,12 +155,12 @@ func batchGetSecretValue(ctx context.Context, s secretstore.Store, body []byte, 
 	return resp, nil
 }
 
-func describeSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func describeSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in secretIDRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.DescribeSecret(ctx, &secretstore.DescribeSecretInput{SecretId: in.SecretId})
 	if err != nil {
 		return nil, err
@@ -181,12 +184,12 @@ func describeSecret(ctx context.Context, s secretstore.Store, body []byte, rl *r
 	}, nil
 }
 
-func listSecretVersionIds(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func listSecretVersionIds(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in listSecretVersionIdsRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.ListSecretVersionIds(ctx, &secretstore.ListSecretVersionIdsInput{
 		SecretId:          in.SecretId,
 		MaxResults:        intIn(in.MaxResults),
@@ -214,7 +217,7 @@ func listSecretVersionIds(ctx context.Context, s secretstore.Store, body []byte,
 	return resp, nil
 }
 
-func listSecrets(ctx context.Context, s secretstore.Store, body []byte, _ *reqLog) (any, error) {
+func listSecrets(ctx context.Context, s secretstore.Store, body []byte, _ *request) (any, error) {
 	var in listSecretsRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -256,12 +259,12 @@ func listSecrets(ctx context.Context, s secretstore.Store, body []byte, _ *reqLo
 	return resp, nil
 }
 
-func updateSecretVersionStage(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func updateSecretVersionStage(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in updateSecretVersionStageRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.UpdateSecretVersionStage(ctx, &secretstore.UpdateSecretVersionStageInput{
 		SecretId:            in.SecretId,
 		VersionStage:        in.VersionStage,
@@ -274,12 +277,12 @@ func updateSecretVersionStage(ctx context.Context, s secretstore.Store, body []b
 	return arnNameResponse{out.ARN, out.Name}, nil
 }
 
-func deleteSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func deleteSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in deleteSecretRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.DeleteSecret(ctx, &secretstore.DeleteSecretInput{
 		SecretId:                   in.SecretId,
 		RecoveryWindowInDays:       in.RecoveryWindowInDays,
@@ -291,12 +294,12 @@ func deleteSecret(ctx context.Context, s secretstore.Store, body []byte, rl *req
 	return deleteSecretResponse{out.ARN, out.Name, epochTime(out.DeletionDate)}, nil
 }
 
-func restoreSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func restoreSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in secretIDRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.RestoreSecret(ctx, &secretstore.RestoreSecretInput{SecretId: in.SecretId})
 	if err != nil {
 		return nil, err
@@ -304,36 +307,36 @@ func restoreSecret(ctx context.Context, s secretstore.Store, body []byte, rl *re
 	return arnNameResponse{out.ARN, out.Name}, nil
 }
 
-func tagResource(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func tagResource(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in tagResourceRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	if _, err := s.TagResource(ctx, &secretstore.TagResourceInput{SecretId: in.SecretId, Tags: tagsIn(in.Tags)}); err != nil {
 		return nil, err
 	}
 	return emptyResponse{}, nil
 }
 
-func untagResource(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func untagResource(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in untagResourceRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	if _, err := s.UntagResource(ctx, &secretstore.UntagResourceInput{SecretId: in.SecretId, TagKeys: in.TagKeys}); err != nil {
 		return nil, err
 	}
 	return emptyResponse{}, nil
 }
 
-func rotateSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func rotateSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in rotateSecretRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.RotateSecret(ctx, &secretstore.RotateSecretInput{
 		SecretId:           in.SecretId,
 		ClientRequestToken: in.ClientRequestToken,
@@ -347,12 +350,12 @@ func rotateSecret(ctx context.Context, s secretstore.Store, body []byte, rl *req
 	return arnNameVersionResponse{out.ARN, out.Name, out.VersionId}, nil
 }
 
-func cancelRotateSecret(ctx context.Context, s secretstore.Store, body []byte, rl *reqLog) (any, error) {
+func cancelRotateSecret(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in secretIDRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	rl.secret = in.SecretId
+	rq.secret = in.SecretId
 	out, err := s.CancelRotateSecret(ctx, &secretstore.CancelRotateSecretInput{SecretId: in.SecretId})
 	if err != nil {
 		return nil, err
@@ -360,7 +363,7 @@ func cancelRotateSecret(ctx context.Context, s secretstore.Store, body []byte, r
 	return arnNameVersionResponse{out.ARN, out.Name, out.VersionId}, nil
 }
 
-func getRandomPassword(ctx context.Context, s secretstore.Store, body []byte, _ *reqLog) (any, error) {
+func getRandomPassword(ctx context.Context, s secretstore.Store, body []byte, _ *request) (any, error) {
 	var in getRandomPasswordRequest
 	if err := decode(body, &in); err != nil {
 		return nil, err

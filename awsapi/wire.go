@@ -21,15 +21,18 @@ type epochTime time.Time
 func (t epochTime) IsZero() bool { return time.Time(t).IsZero() }
 
 func (t epochTime) MarshalJSON() ([]byte, error) {
+	return t.appendJSON(nil), nil
+}
+
+func (t epochTime) appendJSON(b []byte) []byte {
 	ms := time.Time(t).UnixMilli()
 	sec, frac := ms/1000, ms%1000
 	if frac < 0 {
 		sec, frac = sec-1, frac+1000
 	}
-	b := strconv.AppendInt(nil, sec, 10)
+	b = strconv.AppendInt(b, sec, 10)
 	b = append(b, '.')
-	b = append(b, byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
-	return b, nil
+	return append(b, byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
 type wireTag struct {
@@ -355,12 +358,12 @@ type getRandomPasswordResponse struct {
 }
 
 // value returns the SecretString/SecretBinary pair of a response: exactly one
-// is present on the wire.
-func value(s string, b []byte) (*string, []byte) {
+// is present on the wire. It points into s rather than copying it.
+func value(s *string, b []byte) (*string, []byte) {
 	if b != nil {
 		return nil, b
 	}
-	return &s, nil
+	return s, nil
 }
 
 func rotationEnabled(configured, enabled bool) *bool {
