@@ -30,7 +30,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -443,18 +442,6 @@ func (h *Handler) region(r *http.Request) (string, *apiError) {
 
 func badScope() *apiError {
 	return &apiError{http.StatusBadRequest, codeIncomplete, "Authorization header requires a Credential parameter of the form AKID/date/region/service/aws4_request."}
-}
-
-// decode unmarshals a request body, rejecting malformed JSON.
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return &apiError{http.StatusBadRequest, codeSerializ, "Unexpected type for member " + te.Field + "."}
-		}
-		return &apiError{http.StatusBadRequest, codeSerializ, "The request body is not valid JSON."}
-	}
-	return nil
 }
 
 // toAPIError maps an operation's error to what the client sees. Errors that

@@ -52,7 +52,7 @@ func createSecret(ctx context.Context, s secretstore.Store, body []byte, rq *req
 
 func putSecretValue(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in putSecretValueRequest
-	if err := decode(body, &in); err != nil {
+	if err := in.decode(body); err != nil {
 		return nil, err
 	}
 	rq.secret = in.SecretId
@@ -92,7 +92,7 @@ func updateSecret(ctx context.Context, s secretstore.Store, body []byte, rq *req
 
 func getSecretValue(ctx context.Context, s secretstore.Store, body []byte, rq *request) (any, error) {
 	var in getSecretValueRequest
-	if err := decode(body, &in); err != nil {
+	if err := in.decode(body); err != nil {
 		return nil, err
 	}
 	rq.secret = in.SecretId
