@@ -93,6 +93,16 @@ func appendStrings(b []byte, ss []string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// htmlSafe tells the ASCII characters that appendString copies as they
+// are: all but control characters, '"', '\\' and the HTML-sensitive '<',
+// '>' and '&' (encoding/json's htmlSafeSet).
+var htmlSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string, escaped as json.Marshal escapes
 // it: HTML-sensitive characters (<, >, &) and U+2028/U+2029 as \u escapes,
 // invalid UTF-8 as U+FFFD. It follows encoding/json's appendString.
@@ -101,7 +111,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if htmlSafe[c] {
 				i++
 				continue
 			}
