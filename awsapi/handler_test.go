@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/awsapi"
 	"github.com/secretstore/secretstore/backend"
@@ -704,4 +707,30 @@ func TestRegionLimit(t *testing.T) {
 	if r := s.do("POST", "/_secretstore/reset", "", "", "", nil); r.status != 200 {
 		t.Errorf("reset past the region limit: %d %s", r.status, r.raw)
 	}
+}
+
+// TestAccessLogOffCostsNothing checks that a logger whose level is above
+// Info makes the handler allocate no more than no logger at all.
+func TestAccessLogOffCostsNothing(t *testing.T) {
+	allocs := func(opts ...awsapi.Option) float64 {
+		h, err := awsapi.NewHandler(membackend.New(), opts...)
+		require.NoError(t, err)
+		body := strings.NewReader("")
+		req := httptest.NewRequest(http.MethodPost, "/", body)
+		req.Header.Set("X-Amz-Target", "secretsmanager.GetRandomPassword")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		return testing.AllocsPerRun(100, func() {
+			body.Reset(`{"PasswordLength":8}`)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	var logs bytes.Buffer
+	warn := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	off, quiet := allocs(), allocs(awsapi.WithLogger(warn))
+	assert.Equal(t, off, quiet, "allocations per request with a logger at Warn, want those without a logger")
+	assert.Empty(t, logs.String())
 }
