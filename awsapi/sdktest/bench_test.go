@@ -3,8 +3,11 @@ package sdktest
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,10 +30,11 @@ const (
 var benchValue = strings.Repeat("x", benchValueSize)
 
 // benchSetup serves a fresh in-memory awsapi Handler over loopback and
-// returns a real SDK client for it together with the names of
-// benchSecrets pre-created secrets. Prune age 0 lets a Put drop old
-// unlabelled versions at once, so the version quota never fails a Put.
-func benchSetup(b *testing.B) (*secretsmanager.Client, []string) {
+// returns a real SDK client for it (or, if canned, for a cannedHandler
+// over it) together with the names of benchSecrets pre-created secrets.
+// Prune age 0 lets a Put drop old unlabelled versions at once, so the
+// version quota never fails a Put.
+func benchSetup(b *testing.B, canned bool) (*secretsmanager.Client, []string) {
 	b.Helper()
 	h, err := awsapi.NewHandler(membackend.New(),
 		awsapi.WithEngineOptions(secretstore.WithPruneAge(0)))
@@ -50,6 +54,11 @@ func benchSetup(b *testing.B) (*secretsmanager.Client, []string) {
 		}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if canned {
+		srv := httptest.NewServer(cannedHandler(b, h, names[0]))
+		b.Cleanup(srv.Close)
+		c = newClient(srv, "us-east-1")
 	}
 	return c, names
 }
@@ -83,9 +92,28 @@ func benchSubset(names []string, k, n int) []string {
 // endpoint driven by the real aws-sdk-go-v2 client (issue 4): a 1:4 mix
 // of PutSecretValue and GetSecretValue with 1 KiB values over 64 secrets.
 func BenchmarkEndpoint(b *testing.B) {
-	b.Run("clients=1", func(b *testing.B) {
-		c, names := benchSetup(b)
-		ctx := context.Background()
+	b.Run("clients=1", func(b *testing.B) { benchEndpoint(b, 1, false) })
+	b.Run("clients=8", func(b *testing.B) { benchEndpoint(b, 8, false) })
+}
+
+// BenchmarkSDKFloor runs BenchmarkEndpoint's SDK mix against a server that
+// answers with canned responses (captured from awsapi) instead of awsapi,
+// so it measures what the SDK client and net/http, both sides, cost on
+// their own: the floor under BenchmarkEndpoint that no change to awsapi or
+// the engine can go below.
+func BenchmarkSDKFloor(b *testing.B) {
+	b.Run("clients=1", func(b *testing.B) { benchEndpoint(b, 1, true) })
+	b.Run("clients=8", func(b *testing.B) { benchEndpoint(b, 8, true) })
+}
+
+func benchEndpoint(b *testing.B, clients int, canned bool) {
+	procs := runtime.GOMAXPROCS(0)
+	if clients > 1 && (procs > clients || clients%procs != 0) {
+		b.Skipf("GOMAXPROCS=%d does not divide %d clients", procs, clients)
+	}
+	c, names := benchSetup(b, canned)
+	ctx := context.Background()
+	if clients == 1 {
 		b.ReportAllocs()
 		b.ResetTimer()
 		cpu0 := processCPU()
@@ -96,36 +124,57 @@ func BenchmarkEndpoint(b *testing.B) {
 		}
 		b.StopTimer()
 		reportThroughput(b, cpu0)
-	})
-
-	b.Run("clients=8", func(b *testing.B) {
-		const clients = 8
-		procs := runtime.GOMAXPROCS(0)
-		if procs > clients || clients%procs != 0 {
-			b.Skipf("GOMAXPROCS=%d does not divide %d clients", procs, clients)
-		}
-		c, names := benchSetup(b)
-		ctx := context.Background()
-		var next atomic.Int32
-		b.SetParallelism(clients / procs) // RunParallel starts parallelism*GOMAXPROCS goroutines
-		b.ReportAllocs()
-		b.ResetTimer()
-		cpu0 := processCPU()
-		b.RunParallel(func(pb *testing.PB) {
-			k := int(next.Add(1)) - 1
-			mine := benchSubset(names, k%clients, clients)
-			for i := 0; pb.Next(); i++ {
-				if err := benchOp(ctx, c, mine, i); err != nil {
-					b.Error(err)
-					return
-				}
+		return
+	}
+	var next atomic.Int32
+	b.SetParallelism(clients / procs) // RunParallel starts parallelism*GOMAXPROCS goroutines
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		k := int(next.Add(1)) - 1
+		mine := benchSubset(names, k%clients, clients)
+		for i := 0; pb.Next(); i++ {
+			if err := benchOp(ctx, c, mine, i); err != nil {
+				b.Error(err)
+				return
 			}
-		})
-		b.StopTimer()
-		if got := next.Load(); got != clients {
-			b.Fatalf("RunParallel ran %d goroutines, want %d", got, clients)
 		}
-		reportThroughput(b, cpu0)
+	})
+	b.StopTimer()
+	if got := next.Load(); got != int32(clients) {
+		b.Fatalf("RunParallel ran %d goroutines, want %d", got, clients)
+	}
+	reportThroughput(b, cpu0)
+}
+
+// cannedHandler answers GetSecretValue and PutSecretValue requests with
+// the responses h gave to one of each on secret name, after reading the
+// request body.
+func cannedHandler(b *testing.B, h http.Handler, name string) http.Handler {
+	b.Helper()
+	responses := map[string][]byte{}
+	for op, body := range map[string]string{
+		"GetSecretValue": fmt.Sprintf(`{"SecretId":%q}`, name),
+		"PutSecretValue": fmt.Sprintf(`{"SecretId":%q,"SecretString":%q}`, name, benchValue),
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("X-Amz-Target", "secretsmanager."+op)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d %s", op, rec.Code, rec.Body)
+		}
+		responses["secretsmanager."+op] = rec.Body.Bytes()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		body := responses[r.Header.Get("X-Amz-Target")]
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-RequestId", "e6232ce9-bb6f-412e-8766-a7d368ec9ac4")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
 	})
 }
 
