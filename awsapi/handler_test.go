@@ -719,7 +719,7 @@ func TestAccessLogOffCostsNothing(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "/", body)
 		req.Header.Set("X-Amz-Target", "secretsmanager.GetRandomPassword")
 		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-		return testing.AllocsPerRun(100, func() {
+		return testing.AllocsPerRun(1000, func() {
 			body.Reset(`{"PasswordLength":8}`)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -731,6 +731,14 @@ func TestAccessLogOffCostsNothing(t *testing.T) {
 	var logs bytes.Buffer
 	warn := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	off, quiet := allocs(), allocs(awsapi.WithLogger(warn))
-	assert.Equal(t, off, quiet, "allocations per request with a logger at Warn, want those without a logger")
+	// Under the race detector the handler's pools drop buffers at random;
+	// averaged over 1000 requests that moves the count by less than one.
+	// Building a log record costs several allocations, so a tolerance of
+	// one still catches it.
+	tolerance := 0.0
+	if raceDetector {
+		tolerance = 1
+	}
+	assert.InDelta(t, off, quiet, tolerance, "allocations per request with a logger at Warn, want those without a logger")
 	assert.Empty(t, logs.String())
 }
