@@ -172,7 +172,12 @@ func (k *LocalKeys) UnwrapKey(ctx context.Context, key WrappedKey, aad []byte) (
 
 // gcmWrap seals dek under a with a random nonce, which it puts first.
 func gcmWrap(a cipher.AEAD, dek, aad []byte) ([]byte, error) {
-	out := make([]byte, a.NonceSize(), a.NonceSize()+len(dek)+a.Overhead())
+	return gcmWrapTo(make([]byte, 0, a.NonceSize()+len(dek)+a.Overhead()), a, dek, aad)
+}
+
+// gcmWrapTo is gcmWrap writing into dst's array if it has room.
+func gcmWrapTo(dst []byte, a cipher.AEAD, dek, aad []byte) ([]byte, error) {
+	out := append(dst[:0], make([]byte, a.NonceSize())...)
 	if _, err := rand.Read(out); err != nil {
 		return nil, err
 	}
@@ -393,6 +398,18 @@ func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, 
 // wrapped key is bound to aad, a key moved from another secret or version
 // does not unwrap and is refused.
 func rewrapKey(ctx context.Context, keys Keys, w WrappedKey, aad []byte) (WrappedKey, error) {
+	return rewrapKeyTo(ctx, keys, w, aad, nil, nil)
+}
+
+// rewrapKeyTo is rewrapKey using scratch (if at least 32 bytes) to hold the
+// data key and dst's array, if it has room, for the new wrapped key: with a
+// Keyring it then allocates nothing.
+func rewrapKeyTo(ctx context.Context, keys Keys, w WrappedKey, aad, scratch, dst []byte) (WrappedKey, error) {
+	if kr, ok := keys.(*Keyring); ok {
+		if nw, ok, err := kr.rewrap(w, aad, scratch, dst); ok {
+			return nw, err
+		}
+	}
 	dek, err := keys.UnwrapKey(ctx, w, aad)
 	if err != nil {
 		return WrappedKey{}, err

@@ -1010,6 +1010,43 @@ func (k *Keyring) UnwrapKey(ctx context.Context, w WrappedKey, aad []byte) ([]by
 	return gcmUnwrap(v.aead, w.Ciphertext, aad)
 }
 
+// rewrap is Rewrap's fast path: it unwraps w and wraps the data key again
+// under the primary version of the same key, with one lookup and without
+// re-reading the keyring (Rewrap read it when it first met the key). ok is
+// false when w is not under a key of this keyring, for the general path to
+// handle.
+func (k *Keyring) rewrap(w WrappedKey, aad, scratch, dst []byte) (nw WrappedKey, ok bool, err error) {
+	st, err := k.current()
+	if err != nil {
+		return WrappedKey{}, true, err
+	}
+	key := st.byID[w.KeyID]
+	if key == nil {
+		return WrappedKey{}, false, nil
+	}
+	v := key.version(w.Version)
+	if v == nil || v.retired {
+		return WrappedKey{}, false, nil
+	}
+	if len(w.Ciphertext) < gcmNonceSize+gcmTagSize {
+		return WrappedKey{}, true, errors.New("secretstore: wrapped key too short")
+	}
+	dek, err := v.aead.Open(scratch[:0], w.Ciphertext[:gcmNonceSize], w.Ciphertext[gcmNonceSize:], aad)
+	if err != nil {
+		return WrappedKey{}, true, err
+	}
+	defer clear(dek)
+	if len(dek) != 32 {
+		return WrappedKey{}, true, errMalformedSealed
+	}
+	p := key.version(key.primary)
+	ct, err := gcmWrapTo(dst, p.aead, dek, aad)
+	if err != nil {
+		return WrappedKey{}, true, err
+	}
+	return WrappedKey{KeyID: key.id, Version: p.n, Ciphertext: ct}, true, nil
+}
+
 // PrimaryVersion implements VersionedKeys.
 func (k *Keyring) PrimaryVersion(ctx context.Context, keyID string) (uint32, error) {
 	st, err := k.refresh(ctx)

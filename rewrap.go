@@ -74,6 +74,9 @@ func (e *Engine) Rewrap(ctx context.Context, opts *RewrapOptions) (RewrapProgres
 type primaryVersions struct {
 	keys Keys
 	m    map[string]uint32
+
+	lastID string // the key of the last lookup, and its primary version
+	lastN  uint32
 }
 
 // current reports whether w is wrapped under the primary version of its key.
@@ -81,6 +84,9 @@ func (pv *primaryVersions) current(ctx context.Context, w WrappedKey) (bool, err
 	vk, ok := pv.keys.(VersionedKeys)
 	if !ok {
 		return false, nil
+	}
+	if pv.lastID != "" && w.KeyID == pv.lastID {
+		return w.Version == pv.lastN, nil // most values of a store share a key
 	}
 	n, ok := pv.m[w.KeyID]
 	if !ok {
@@ -96,6 +102,7 @@ func (pv *primaryVersions) current(ctx context.Context, w WrappedKey) (bool, err
 		}
 		pv.m[w.KeyID] = n
 	}
+	pv.lastID, pv.lastN = w.KeyID, n
 	return w.Version == n, nil
 }
 
@@ -122,17 +129,27 @@ func (e *Engine) secretKeys(ctx context.Context) ([]string, error) {
 func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryVersions) (examined, rewrapped int, err error) {
 	// Keys wrapped in an attempt that lost a race to another writer stay
 	// good for the next: a value's data key never changes.
-	done := map[string]*versionMeta{} // by blob key
-	var cause error                   // the last key failure, which update would hide
+	var wrapped []*versionMeta // what the last attempt rewrapped
+	var cause error            // the last key failure, which update would hide
 	err = e.update(ctx, key, func(cur *cached) error {
 		cause = nil
 		examined, rewrapped = 0, 0
 		if cur == nil {
 			return nil // deleted meanwhile
 		}
+		var done map[string]*versionMeta // by blob key, on a retry only
+		if len(wrapped) > 0 {
+			done = make(map[string]*versionMeta, len(wrapped))
+			for _, v := range wrapped {
+				done[v.Blob] = v
+			}
+			wrapped = wrapped[:0]
+		}
 		s := cur.meta
 		var versions []*versionMeta
-		var aad []byte // reused: Keys keep no aad
+		var aad []byte          // reused: Keys keep no aad
+		var scratch [48]byte    // holds each data key in turn
+		defer clear(scratch[:]) // and is cleared at the end
 		for i, v := range s.Versions {
 			if v.Kind == kindNone {
 				continue
@@ -144,15 +161,13 @@ func (e *Engine) rewrapSecret(ctx context.Context, key string, primary *primaryV
 			} else {
 				aad = appendAAD(aad[:0], s.ARN, v.ID, v.Kind)
 				var err error
-				if nv, err = e.rewrapVersion(ctx, v, aad, primary); err != nil {
+				if nv, err = e.rewrapVersion(ctx, v, aad, primary, &scratch); err != nil {
 					cause = err
 					return err
 				}
-				if nv != nil {
-					done[v.Blob] = nv
-				}
 			}
 			if nv != nil {
+				wrapped = append(wrapped, nv)
 				if versions == nil {
 					versions = slices.Clone(s.Versions)
 				}
@@ -197,7 +212,7 @@ func (e *Engine) versionKey(ctx context.Context, v *versionMeta) (WrappedKey, by
 // rewrapVersion wraps version v's data key (bound to aad) again under the
 // primary version of its key, and returns the version carrying the new wrapped key in its
 // metadata, or nil if the data key already is under the primary version.
-func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, primary *primaryVersions) (*versionMeta, error) {
+func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, primary *primaryVersions, scratch *[48]byte) (*versionMeta, error) {
 	w, format, err := e.versionKey(ctx, v)
 	if err != nil {
 		return nil, err
@@ -208,11 +223,28 @@ func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, 
 			return nil, err
 		}
 	}
-	nw, err := rewrapKey(ctx, e.keys, w, aad)
+	r := new(rewrappedVersion)
+	nw, err := rewrapKeyTo(ctx, e.keys, w, aad, scratch[:], r.buf[:0])
 	if err != nil {
 		return nil, fmt.Errorf("version %s, key %q version %d: %w", v.ID, w.KeyID, w.Version, err)
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, v.KeyID, v.Blob, v.LastAccessed, v.Seq, &nw), nil
+	r.w = nw
+	r.v = versionMeta{ID: v.ID, Created: v.Created, Kind: v.Kind, KeyID: v.KeyID, Blob: v.Blob,
+		LastAccessed: v.LastAccessed, Seq: v.Seq, hash: v.hash, wrap: &r.w}
+	n := 0
+	if len(nw.Ciphertext) > 0 && &nw.Ciphertext[0] == &r.buf[0] {
+		n = len(nw.Ciphertext) // the wrapped key is at the start of buf
+	}
+	encodeVersionTo(r.buf[n:n], &r.v)
+	return &r.v, nil
+}
+
+// rewrappedVersion is a version whose data key Rewrap wrapped again, with
+// room for the wrapped key and the entry's encoding: one allocation.
+type rewrappedVersion struct {
+	v   versionMeta
+	w   WrappedKey
+	buf [384]byte
 }
 
 // KeyVersionRef names one version of one key, as a sealed value records the
