@@ -13,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/hkdf"
 )
@@ -312,6 +313,47 @@ func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst []by
 	return gcm.Seal(out, nonce, plaintext, aad), nil
 }
 
+// keyIDs interns the key IDs that sealed values name, so that reading a
+// value does not allocate its key ID: a store uses few keys. It holds at
+// most maxInterned IDs (key IDs are not secret); past that, IDs are
+// allocated as usual.
+var keyIDs atomic.Pointer[map[string]string]
+
+const maxInterned = 1024
+
+// internKeyID returns b as a string, shared with earlier calls for the same
+// bytes when it can.
+func internKeyID(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	m := keyIDs.Load()
+	if m != nil {
+		if id, ok := (*m)[string(b)]; ok {
+			return id
+		}
+	}
+	id := string(b)
+	if m == nil || len(*m) < maxInterned {
+		next := make(map[string]string, 1+lenOf(m))
+		if m != nil {
+			for k, v := range *m {
+				next[k] = v
+			}
+		}
+		next[id] = id
+		keyIDs.CompareAndSwap(m, &next) // on a lost race the next miss adds it
+	}
+	return id
+}
+
+func lenOf(m *map[string]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}
+
 // sealed is a parsed sealed value; its slices alias the input.
 type sealed struct {
 	format     byte
@@ -333,7 +375,7 @@ func parseSealed(b []byte) (sealed, error) {
 	if n > maxKeyIDLen || len(b) < 6+n {
 		return sealed{}, errMalformedSealed
 	}
-	s.key.KeyID = string(b[4 : 4+n])
+	s.key.KeyID = internKeyID(b[4 : 4+n])
 	p := 4 + n
 	if s.format == sealVersion2 {
 		if len(b) < p+6 {
