@@ -244,7 +244,7 @@ func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, 
 type rewrappedVersion struct {
 	v   versionMeta
 	w   WrappedKey
-	buf [384]byte
+	buf [288]byte
 }
 
 // KeyVersionRef names one version of one key, as a sealed value records the
