@@ -79,7 +79,8 @@ type Store interface {
 // compare-and-swap keeps them from losing each other's updates.
 type Engine struct {
 	b         backend.Backend
-	viewer    backend.BlobViewer // b, if it is one
+	viewer    backend.BlobViewer       // b, if it is one
+	pair      backend.RecordBlobGetter // b, if it is one
 	cfg       config
 	keys      Keys
 	keyPrefix string // backend record key prefix of this region's secrets
@@ -143,6 +144,7 @@ func New(b backend.Backend, opts ...Option) (*Engine, error) {
 		seed:      maphash.MakeSeed(),
 	}
 	e.viewer, _ = b.(backend.BlobViewer)
+	e.pair, _ = b.(backend.RecordBlobGetter)
 	if e.keys == nil {
 		k, err := newRandomLocalKeys(cryptoRand)
 		if err != nil {
@@ -784,7 +786,12 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 		}
 		return nil, wrapInternal(err) // a storage failure, which callers retry
 	}
-	plain, err := open(ctx, e.keys, v.aad(s.ARN), blob, v.wrap, e.viewer == nil)
+	return e.openValue(ctx, s, v, blob, e.viewer == nil)
+}
+
+// openValue opens blob, the sealed value of version v, in place if inPlace.
+func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, blob []byte, inPlace bool) ([]byte, error) {
+	plain, err := open(ctx, e.keys, v.aad(s.ARN), blob, v.wrap, inPlace)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -1425,15 +1432,16 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	if err != nil {
 		return nil, err
 	}
-	s, err := e.readResolved(ctx, "", ref, false)
-	if err != nil {
-		return nil, err
+	s, v, plain, err := e.readCached(ctx, ref, in)
+	if s == nil && err == nil {
+		if s, err = e.readResolved(ctx, "", ref, false); err != nil {
+			return nil, err
+		}
+		if v, err = selectVersion(s, in.VersionId, in.VersionStage); err != nil {
+			return nil, err
+		}
+		plain, err = e.readValue(ctx, s, v)
 	}
-	v, err := selectVersion(s, in.VersionId, in.VersionStage)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := e.readValue(ctx, s, v)
 	if err != nil {
 		return nil, err
 	}
@@ -1454,6 +1462,49 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	e.touch(ctx, s, v)
 	e.pruneIfOver(ctx, s)
 	return out, nil
+}
+
+// readCached is GetSecretValue's read in one backend call, for a backend
+// that is a RecordBlobGetter: when the cache holds the secret and names the
+// requested version's blob, it asks the backend to confirm the cached
+// revision and return the blob together. It returns a nil s (and no error)
+// when that does not apply or the record changed, for the caller to read
+// the usual way.
+func (e *Engine) readCached(ctx context.Context, ref secretRef, in *GetSecretValueInput) (*secretMeta, *versionMeta, []byte, error) {
+	if e.pair == nil {
+		return nil, nil, nil, nil
+	}
+	sl, ok := e.cache.Load(ref.Name)
+	if !ok {
+		return nil, nil, nil, nil
+	}
+	slot := sl.(*cacheSlot)
+	cc := slot.p.Load()
+	if cc == nil || slot.key == "" {
+		return nil, nil, nil, nil
+	}
+	s, err := e.active(cc, ref, false)
+	if err != nil {
+		return nil, nil, nil, nil // the usual path gives the answer (and purges)
+	}
+	v, err := selectVersion(s, in.VersionId, in.VersionStage)
+	if err != nil || v.Blob == "" {
+		return nil, nil, nil, nil
+	}
+	rec, blob, err := e.pair.GetRecordBlob(ctx, slot.key, cc.rev, v.Blob)
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		return nil, nil, nil, nil
+	case err != nil:
+		return nil, nil, nil, wrapInternal(err)
+	case rec.Revision != cc.rev || rec.Data != nil || blob == nil:
+		return nil, nil, nil, nil // changed, or no such blob: read afresh
+	}
+	plain, err := e.openValue(ctx, s, v, blob, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return s, v, plain, nil
 }
 
 // pruneIfOver prunes a secret that holds more versions than the quota

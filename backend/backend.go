@@ -145,3 +145,17 @@ type BlobViewer interface {
 	// and unchanged after DeleteBlob and Close.
 	ViewBlob(ctx context.Context, key string) ([]byte, error)
 }
+
+// RecordBlobGetter is an optional interface of a Backend that can check a
+// record's revision and read a blob in one step — one round trip for a
+// database. The engine uses it for a read when its cached copy of the
+// secret already names the value's blob. A backend that implements it must
+// pass the RecordBlobGetter part of the conformance suite.
+type RecordBlobGetter interface {
+	// GetRecordBlob is GetRecord(ctx, key, knownRevision) and, when that
+	// returns the Record with nil Data (the caller's revision is current),
+	// GetBlob(ctx, blobKey) as of the same moment. blob is nil when the
+	// record changed, and also when the blob does not exist; the Record is
+	// returned either way. A missing record is ErrNotFound.
+	GetRecordBlob(ctx context.Context, key string, knownRevision uint64, blobKey string) (rec Record, blob []byte, err error)
+}

@@ -101,6 +101,12 @@ func Run(t *testing.T, h Harness) {
 		}
 		testBlobViewer(t, h)
 	})
+	t.Run("RecordBlobGetter", func(t *testing.T) {
+		if _, ok := newBackend(t, h).(backend.RecordBlobGetter); !ok {
+			t.Skip("the backend is not a backend.RecordBlobGetter")
+		}
+		testRecordBlobGetter(t, h)
+	})
 	t.Run("OrphanSweep", func(t *testing.T) { testOrphanSweep(t, h) })
 	t.Run("EngineRoundTrip", func(t *testing.T) { testEngineRoundTrip(t, h) })
 }
@@ -667,6 +673,56 @@ func testBlobViewer(t *testing.T, h Harness) {
 	_, err = v.ViewBlob(ctx, "empty")
 	assert.ErrorIs(t, err, backend.ErrClosed, "ViewBlob after Close")
 	assert.Equal(t, data, got, "a viewed blob changed after DeleteBlob and Close")
+}
+
+// testRecordBlobGetter checks GetRecordBlob against GetRecord and GetBlob:
+// the blob comes only with a current known revision, and is the caller's.
+func testRecordBlobGetter(t *testing.T, h Harness) {
+	b := newBackend(t, h)
+	g := b.(backend.RecordBlobGetter)
+	ctx := t.Context()
+	data := randomBytes(1500, 9)
+	require.NoError(t, b.PutBlob(ctx, "blob", data))
+	rev, err := b.CreateRecord(ctx, "rec", []byte("v1"))
+	require.NoError(t, err)
+
+	rec, blob, err := g.GetRecordBlob(ctx, "rec", rev, "blob")
+	require.NoError(t, err)
+	assert.Equal(t, rev, rec.Revision)
+	assert.Nil(t, rec.Data, "the record's data with a current known revision")
+	assert.Equal(t, data, blob, "the blob with a current known revision")
+	blob[0] ^= 0xff // the caller's to modify
+	again, err := b.GetBlob(ctx, "blob")
+	require.NoError(t, err)
+	assert.Equal(t, data, again, "the stored blob after the caller modified what GetRecordBlob returned")
+
+	rec, blob, err = g.GetRecordBlob(ctx, "rec", 0, "blob")
+	require.NoError(t, err)
+	assert.Equal(t, []byte("v1"), rec.Data, "no known revision: the record's data")
+	assert.Nil(t, blob, "no known revision: no blob")
+
+	rec, blob, err = g.GetRecordBlob(ctx, "rec", rev, "missing")
+	require.NoError(t, err)
+	assert.Nil(t, rec.Data)
+	assert.Nil(t, blob, "a missing blob")
+
+	rev2, err := b.UpdateRecord(ctx, "rec", rev, []byte("v2"))
+	require.NoError(t, err)
+	rec, blob, err = g.GetRecordBlob(ctx, "rec", rev, "blob")
+	require.NoError(t, err)
+	assert.Equal(t, rev2, rec.Revision)
+	assert.Equal(t, []byte("v2"), rec.Data, "a changed record's data")
+	assert.Nil(t, blob, "a changed record: no blob")
+
+	_, _, err = g.GetRecordBlob(ctx, "none", 1, "blob")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "a missing record")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, err = g.GetRecordBlob(cancelled, "rec", rev2, "blob")
+	assert.ErrorIs(t, err, context.Canceled, "a cancelled context")
+	require.NoError(t, b.Close())
+	_, _, err = g.GetRecordBlob(ctx, "rec", rev2, "blob")
+	assert.ErrorIs(t, err, backend.ErrClosed, "after Close")
 }
 
 // randomBytes returns n bytes from a fixed-seed generator.

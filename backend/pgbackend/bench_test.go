@@ -130,6 +130,13 @@ func (c *pgCounting) GetBlob(ctx context.Context, key string) ([]byte, error) {
 	return c.Backend.GetBlob(ctx, key)
 }
 
+// GetRecordBlob keeps the counted backend a backend.RecordBlobGetter, as
+// the engine would see the real one.
+func (c *pgCounting) GetRecordBlob(ctx context.Context, key string, known uint64, blobKey string) (backend.Record, []byte, error) {
+	c.calls.Add(1)
+	return c.Backend.(backend.RecordBlobGetter).GetRecordBlob(ctx, key, known, blobKey)
+}
+
 func (c *pgCounting) DeleteBlob(ctx context.Context, key string) error {
 	c.calls.Add(1)
 	return c.Backend.DeleteBlob(ctx, key)

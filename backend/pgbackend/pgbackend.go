@@ -17,7 +17,10 @@ import (
 	"github.com/secretstore/secretstore/backend"
 )
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend          = (*Backend)(nil)
+	_ backend.RecordBlobGetter = (*Backend)(nil)
+)
 
 // DefaultSchema is the PostgreSQL schema that holds the store's tables
 // unless [WithSchema] names another.
@@ -66,6 +69,7 @@ type queries struct {
 	getRecord, listRecords, listRecordsBounded string
 	createRecord, updateRecord, deleteRecord   string
 	putBlob, getBlob, deleteBlob, listBlobs    string
+	getRecordBlob                              string
 }
 
 func newQueries(schema string) queries {
@@ -96,6 +100,11 @@ func newQueries(schema string) queries {
 		putBlob: `INSERT INTO ` + s + `.blobs (key, data) VALUES ($1, $2)
 			ON CONFLICT (key) DO NOTHING`,
 		getBlob: `SELECT data FROM ` + s + `.blobs WHERE key = $1`,
+		// GetRecord and, when the caller's revision is current, the blob,
+		// in one statement (one snapshot, one round trip).
+		getRecordBlob: `SELECT r.revision, CASE WHEN r.revision = $2 THEN NULL ELSE r.data END,
+			CASE WHEN r.revision = $2 THEN (SELECT b.data FROM ` + s + `.blobs b WHERE b.key = $3) END
+			FROM ` + s + `.records r WHERE r.key = $1`,
 		// A blob is deleted only once no record refers to it, so its
 		// deletion need not be durable: should a crash undo it, the blob
 		// is an orphan, which the engine's sweep deletes again. The commit
@@ -337,6 +346,24 @@ func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint6
 		return backend.Record{}, err
 	}
 	return backend.Record{Key: key, Revision: uint64(rev), Data: data}, nil
+}
+
+// GetRecordBlob implements [backend.RecordBlobGetter]: the record's revision
+// check and, if the caller's revision is current, the blob, in one query.
+func (b *Backend) GetRecordBlob(ctx context.Context, key string, knownRevision uint64, blobKey string) (backend.Record, []byte, error) {
+	var rev int64
+	var data, blob []byte
+	err := b.call(ctx, "GetRecordBlob", true, func() error {
+		err := b.pool.QueryRow(ctx, b.q.getRecordBlob, key, int64(knownRevision), blobKey).Scan(&rev, &data, &blob)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return backend.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return backend.Record{}, nil, err
+	}
+	return backend.Record{Key: key, Revision: uint64(rev), Data: data}, blob, nil
 }
 
 // ListRecords returns up to limit records after the key after whose keys

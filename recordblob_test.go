@@ -1,0 +1,68 @@
+package secretstore_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/backend"
+)
+
+// pairBackend makes a backend a RecordBlobGetter by calling GetRecord and
+// GetBlob in turn, and counts the combined calls.
+type pairBackend struct {
+	backend.Backend
+	pairs atomic.Int64
+}
+
+func (p *pairBackend) GetRecordBlob(ctx context.Context, key string, known uint64, blobKey string) (backend.Record, []byte, error) {
+	p.pairs.Add(1)
+	rec, err := p.GetRecord(ctx, key, known)
+	if err != nil || rec.Data != nil || rec.Revision != known {
+		return rec, nil, err
+	}
+	blob, err := p.GetBlob(ctx, blobKey)
+	if errors.Is(err, backend.ErrNotFound) {
+		return rec, nil, nil
+	}
+	return rec, blob, err
+}
+
+// TestGetSecretValueOneBackendCall checks the read path for backends that
+// are RecordBlobGetters: with the secret cached, a Get is one combined call,
+// and a change made through another engine (as in another process) is seen
+// at once.
+func TestGetSecretValueOneBackendCall(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := secMem(t)
+	p := &pairBackend{Backend: mem}
+	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
+	e := secNew(t, p, nil, keys)
+	other := secNew(t, mem, nil, keys)
+
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("one")})
+	require.NoError(t, err)
+	prev := krPut(t, e, "s", "two")
+	for range 3 {
+		assert.Equal(t, "two", krGet(t, e, "s", ""))
+	}
+	assert.Equal(t, int64(3), p.pairs.Load(), "cached Gets each made one combined call")
+
+	krPut(t, other, "s", "three")
+	assert.Equal(t, "three", krGet(t, e, "s", ""), "a change through another engine")
+	assert.Equal(t, "two", krGet(t, e, "s", prev), "AWSPREVIOUS by VersionId")
+	out, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "s", VersionStage: "AWSPREVIOUS"})
+	require.NoError(t, err)
+	assert.Equal(t, "two", out.SecretString)
+
+	_, err = other.DeleteSecret(ctx, &secretstore.DeleteSecretInput{SecretId: "s", ForceDeleteWithoutRecovery: true})
+	require.NoError(t, err)
+	_, err = e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "s"})
+	assert.ErrorIs(t, err, secretstore.ErrResourceNotFound, "a secret deleted through another engine")
+}
