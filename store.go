@@ -617,6 +617,52 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 	mu := e.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
+	return e.updateLocked(ctx, key, fn)
+}
+
+// updateOptimistic is update for a change that reports whether it committed.
+// Its first attempt works on the engine's cached copy of the record without
+// reading the record again: if the copy is stale, the commit's
+// compare-and-swap fails and the change is made again from a fresh read. An
+// attempt that committed nothing (an error answer, an idempotent retry) may
+// rest on a stale copy, so it too is made again from a fresh read, which
+// gives the answer. A write thus costs one backend call less when the cache
+// is current.
+func (e *Engine) updateOptimistic(ctx context.Context, key string, fn func(cur *cached) (committed bool, err error)) error {
+	mu := e.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if cc := e.cachedRecord(key); cc != nil {
+		committed, err := fn(cc)
+		_, answer := errors.AsType[*Error](err)
+		switch {
+		case committed && err == nil:
+			return nil
+		case err == nil, answer, lostRace(err, true):
+			// Confirm from a fresh read, below.
+		default:
+			return wrapInternal(err)
+		}
+	}
+	return e.updateLocked(ctx, key, func(cur *cached) error {
+		_, err := fn(cur)
+		return err
+	})
+}
+
+// cachedRecord returns the engine's cached copy of the record under key, or
+// nil.
+func (e *Engine) cachedRecord(key string) *cached {
+	if s, ok := e.cache.Load(e.cacheName(key)); ok {
+		if slot := s.(*cacheSlot); slot.key == key {
+			return slot.p.Load()
+		}
+	}
+	return nil
+}
+
+// updateLocked is update's loop, with key's lock held.
+func (e *Engine) updateLocked(ctx context.Context, key string, fn func(cur *cached) error) error {
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		cur, err := e.load(ctx, key)
@@ -1252,21 +1298,21 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	}
 	var out *PutSecretValueOutput
 	once := &sealedOnce{}
-	err = e.update(ctx, key, func(cur *cached) error {
+	err = e.updateOptimistic(ctx, key, func(cur *cached) (bool, error) {
 		s, err := e.active(cur, ref, false)
 		if err != nil {
-			return err
+			return false, err
 		}
 		res, pruned, err := e.storeValue(ctx, s, tok, e.freshToken(in.ClientRequestToken), val, in.VersionStages, e.now(), once)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !res.replay {
 			if err := e.commit(ctx, key, cur, res.meta); err != nil {
 				if !definitelyFailed(err) {
 					once.settled()
 				}
-				return err
+				return false, err
 			}
 			once.settled()
 			e.deleteBlobs(ctx, pruned)
@@ -1279,7 +1325,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 		o.out = PutSecretValueOutput{ARN: res.meta.ARN, Name: res.meta.Name, VersionId: res.version.ID,
 			VersionStages: res.meta.Labels.stagesInto(o.stages[:], res.version.ID)}
 		out = &o.out
-		return nil
+		return !res.replay, nil
 	})
 	once.discard(ctx, e)
 	if err != nil {
