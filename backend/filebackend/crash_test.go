@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/backend/backendtest"
 	"github.com/secretstore/secretstore/backend/filebackend"
 )
 
@@ -85,155 +84,6 @@ func fxOpenEngine(dir string, opts ...secretstore.Option) (*secretstore.Engine, 
 		return nil, nil, err
 	}
 	return e, b, nil
-}
-
-// fxToken returns a fresh ClientRequestToken: 32 hex digits from r.
-func fxToken(r *rand.Rand) string {
-	return fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())
-}
-
-// fxValue returns the value that the writer of version token stores: a
-// string or a binary value of varying length, both chosen by the token's
-// hash, so that any reader can recompute it from the VersionId alone.
-func fxValue(token string) (*string, []byte) {
-	h := sha256.Sum256([]byte(token))
-	n := 1 + int(h[1])%8
-	if h[0]&1 == 0 {
-		s := token + ":" + strings.Repeat(hex.EncodeToString(h[:]), n)
-		return &s, nil
-	}
-	return nil, append([]byte(token), bytes.Repeat(h[:], n)...)
-}
-
-// fxCheckValue reads version vid of secret by VersionId and checks that it
-// holds fxValue(vid). Errors name the secret, the version and the lengths,
-// never the values.
-func fxCheckValue(ctx context.Context, e *secretstore.Engine, secret, vid string) error {
-	out, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: secret, VersionId: vid})
-	if err != nil {
-		return fmt.Errorf("GetSecretValue(%s, VersionId %s): %w%s", secret, vid, err, fxCause(err))
-	}
-	s, b := fxValue(vid)
-	switch {
-	case out.VersionId != vid:
-		return fmt.Errorf("GetSecretValue(%s, VersionId %s) returned version %s", secret, vid, out.VersionId)
-	case s != nil && (out.SecretString != *s || out.SecretBinary != nil):
-		return fmt.Errorf("version %s of %s: got a wrong value (string of %d bytes, binary of %d), want a string of %d bytes",
-			vid, secret, len(out.SecretString), len(out.SecretBinary), len(*s))
-	case b != nil && (!bytes.Equal(out.SecretBinary, b) || out.SecretString != ""):
-		return fmt.Errorf("version %s of %s: got a wrong value (string of %d bytes, binary of %d), want binary of %d bytes",
-			vid, secret, len(out.SecretString), len(out.SecretBinary), len(b))
-	}
-	return nil
-}
-
-// fxState is what fxCheckLabels found out about a secret.
-type fxState struct {
-	Description string
-	// Labels maps each staging label to the version that holds it.
-	Labels map[string]string
-	// Versions are all the secret's versions, labelled or not, in the order
-	// ListSecretVersionIds returns them.
-	Versions []string
-}
-
-// fxCheckLabels reads secret with DescribeSecret and ListSecretVersionIds
-// (all pages, with and without deprecated versions) and checks the staging
-// label invariants: exactly one version holds AWSCURRENT, each label is on
-// one version only, AWSPREVIOUS is not on the AWSCURRENT version, and both
-// calls report the same labels on the same versions.
-func fxCheckLabels(ctx context.Context, e *secretstore.Engine, secret string) (*fxState, error) {
-	d, err := e.DescribeSecret(ctx, &secretstore.DescribeSecretInput{SecretId: secret})
-	if err != nil {
-		return nil, fmt.Errorf("DescribeSecret(%s): %w%s", secret, err, fxCause(err))
-	}
-	st := &fxState{Description: d.Description, Labels: map[string]string{}}
-	var errs []error
-	for vid, stages := range d.VersionIdsToStages {
-		if len(stages) == 0 {
-			errs = append(errs, fmt.Errorf("%s: DescribeSecret lists version %s with no label", secret, vid))
-		}
-		for _, l := range stages {
-			if other, ok := st.Labels[l]; ok {
-				errs = append(errs, fmt.Errorf("%s: label %s is on versions %s and %s", secret, l, other, vid))
-			}
-			st.Labels[l] = vid
-		}
-	}
-	cur, ok := st.Labels[secretstore.LabelCurrent]
-	if !ok {
-		errs = append(errs, fmt.Errorf("%s: no version holds AWSCURRENT (labels %v)", secret, d.VersionIdsToStages))
-	}
-	if prev, ok := st.Labels[secretstore.LabelPrevious]; ok && prev == cur {
-		errs = append(errs, fmt.Errorf("%s: AWSPREVIOUS and AWSCURRENT are both on version %s", secret, cur))
-	}
-
-	labelled, err := fxListVersions(ctx, e, secret, false)
-	if err != nil {
-		return nil, err
-	}
-	fromList := map[string][]string{}
-	for _, v := range labelled {
-		fromList[v.VersionId] = v.VersionStages
-	}
-	if len(fromList) != len(d.VersionIdsToStages) {
-		errs = append(errs, fmt.Errorf("%s: DescribeSecret shows %d labelled versions, ListSecretVersionIds %d",
-			secret, len(d.VersionIdsToStages), len(fromList)))
-	}
-	for vid, stages := range d.VersionIdsToStages {
-		if got := fromList[vid]; !fxSameSet(got, stages) {
-			errs = append(errs, fmt.Errorf("%s: version %s has labels %v in DescribeSecret but %v in ListSecretVersionIds",
-				secret, vid, stages, got))
-		}
-	}
-
-	all, err := fxListVersions(ctx, e, secret, true)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, v := range all {
-		if seen[v.VersionId] {
-			errs = append(errs, fmt.Errorf("%s: ListSecretVersionIds lists version %s twice", secret, v.VersionId))
-		}
-		seen[v.VersionId] = true
-		st.Versions = append(st.Versions, v.VersionId)
-		if want := d.VersionIdsToStages[v.VersionId]; !fxSameSet(v.VersionStages, want) {
-			errs = append(errs, fmt.Errorf("%s: version %s has labels %v with IncludeDeprecated, %v in DescribeSecret",
-				secret, v.VersionId, v.VersionStages, want))
-		}
-	}
-	for vid := range d.VersionIdsToStages {
-		if !seen[vid] {
-			errs = append(errs, fmt.Errorf("%s: labelled version %s is missing from ListSecretVersionIds", secret, vid))
-		}
-	}
-	return st, errors.Join(errs...)
-}
-
-// fxListVersions returns every page of ListSecretVersionIds.
-func fxListVersions(ctx context.Context, e *secretstore.Engine, secret string, deprecated bool) ([]secretstore.SecretVersionsListEntry, error) {
-	var all []secretstore.SecretVersionsListEntry
-	for token := ""; ; {
-		out, err := e.ListSecretVersionIds(ctx, &secretstore.ListSecretVersionIdsInput{
-			SecretId: secret, IncludeDeprecated: deprecated, NextToken: token,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ListSecretVersionIds(%s, IncludeDeprecated %v): %w%s", secret, deprecated, err, fxCause(err))
-		}
-		all = append(all, out.Versions...)
-		if out.NextToken == "" {
-			return all, nil
-		}
-		token = out.NextToken
-	}
-}
-
-func fxSameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
 }
 
 // fxChild is a child process: the test binary run again with -test.run
@@ -301,17 +151,7 @@ func fxChildFail(err error) {
 
 // fxDescribeError returns err's text and, for a *secretstore.Error, the
 // text of its cause, which Error() leaves out.
-func fxDescribeError(err error) string { return fmt.Sprint(err) + fxCause(err) }
-
-// fxCause returns " (cause: ...)" with the cause of a *secretstore.Error
-// in err, or "".
-func fxCause(err error) string {
-	var se *secretstore.Error
-	if errors.As(err, &se) && se.Err != nil {
-		return fmt.Sprintf(" (cause: %v)", se.Err)
-	}
-	return ""
-}
+func fxDescribeError(err error) string { return fmt.Sprint(err) + backendtest.Cause(err) }
 
 // TestCrashChild is not a test but the child process of TestCrashRecovery,
 // which runs the test binary again with -test.run=^TestCrashChild$ and
@@ -355,8 +195,8 @@ func fxCrashChild(dir string, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 0x5ec2e75))
 	state := map[string]*fxCrashSecretState{}
 	for _, name := range fxCrashSecrets {
-		tok := fxToken(r)
-		s, bin := fxValue(tok)
+		tok := backendtest.Token(r)
+		s, bin := backendtest.Value(tok)
 		fxEmit("BEGIN", "create", name, tok, tok, "created")
 		_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{
 			Name: name, ClientRequestToken: tok, SecretString: s, SecretBinary: bin, Description: "created",
@@ -370,7 +210,7 @@ func fxCrashChild(dir string, seed uint64) error {
 			return err
 		}
 		// An earlier child made it: carry on from what it left.
-		st, err := fxCheckLabels(ctx, e, name)
+		st, err := backendtest.CheckLabels(ctx, e, name)
 		if err != nil {
 			return err
 		}
@@ -381,8 +221,8 @@ func fxCrashChild(dir string, seed uint64) error {
 	for i := 0; ; i++ {
 		name := fxCrashSecrets[r.IntN(len(fxCrashSecrets))]
 		s := state[name]
-		tok := fxToken(r)
-		str, bin := fxValue(tok)
+		tok := backendtest.Token(r)
+		str, bin := backendtest.Value(tok)
 		desc := fmt.Sprintf("desc-%d-%d", seed, i)
 		target := s.versions[r.IntN(len(s.versions))]
 		switch p := r.IntN(100); {
@@ -422,7 +262,7 @@ func fxCrashChild(dir string, seed uint64) error {
 			s.cur = target
 
 		case p < 88: // move the custom label BLUE, from whichever version has it
-			st, err := fxCheckLabels(ctx, e, name)
+			st, err := backendtest.CheckLabels(ctx, e, name)
 			if err != nil {
 				return err
 			}
@@ -616,9 +456,9 @@ func fxCrashVerify(t *testing.T, dir string, model *fxCrashModel, pending *fxCra
 	if pending != nil {
 		secrets[pending.secret] = true
 	}
-	states := map[string]*fxState{}
+	states := map[string]*backendtest.SecretState{}
 	for name := range secrets {
-		st, err := fxCheckLabels(ctx, e, name)
+		st, err := backendtest.CheckLabels(ctx, e, name)
 		if errors.Is(err, secretstore.ErrResourceNotFound) && pending != nil && pending.op == "create" &&
 			pending.secret == name && model.cur[name] == "" {
 			continue // the create in flight did not happen
@@ -641,7 +481,7 @@ func fxCrashVerify(t *testing.T, dir string, model *fxCrashModel, pending *fxCra
 			if model.begun[vid] != name {
 				t.Errorf("%s: version %s exists but no child announced it for this secret", name, vid)
 			}
-			assert.NoError(t, fxCheckValue(ctx, e, name, vid))
+			assert.NoError(t, backendtest.CheckValue(ctx, e, name, vid))
 		}
 		for vid, secret := range model.acked {
 			if secret == name && !present[vid] {
@@ -671,12 +511,12 @@ func fxCrashVerify(t *testing.T, dir string, model *fxCrashModel, pending *fxCra
 	stats.swept += n
 	stats.versions = 0
 	for name, st := range states {
-		again, err := fxCheckLabels(ctx, e, name)
+		again, err := backendtest.CheckLabels(ctx, e, name)
 		require.NoError(t, err, "after Sweep")
 		assert.Equal(t, st.Labels, again.Labels, "%s: labels changed across Sweep", name)
 		assert.Equal(t, st.Versions, again.Versions, "%s: versions changed across Sweep", name)
 		for _, vid := range st.Versions {
-			assert.NoError(t, fxCheckValue(ctx, e, name, vid), "after Sweep")
+			assert.NoError(t, backendtest.CheckValue(ctx, e, name, vid), "after Sweep")
 		}
 		stats.versions += len(st.Versions)
 
@@ -693,7 +533,7 @@ func fxCrashVerify(t *testing.T, dir string, model *fxCrashModel, pending *fxCra
 	require.NoError(t, err, "a second handle")
 	defer func() { assert.NoError(t, b2.Close()) }()
 	for name, st := range states {
-		again, err := fxCheckLabels(ctx, e2, name)
+		again, err := backendtest.CheckLabels(ctx, e2, name)
 		require.NoError(t, err, "second handle")
 		assert.Equal(t, st.Labels, again.Labels, "%s: second handle", name)
 		assert.Equal(t, st.Versions, again.Versions, "%s: second handle", name)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/backend"
+	"github.com/secretstore/secretstore/backend/backendtest"
 )
 
 // Environment variables of the multi-process test's children.
@@ -99,8 +100,8 @@ func fxMultiProcessChild(dir string, id uint64, ops int) error {
 	for range ops {
 		switch p := r.IntN(100); {
 		case p < 70:
-			tok := fxToken(r)
-			s, bin := fxValue(tok)
+			tok := backendtest.Token(r)
+			s, bin := backendtest.Value(tok)
 			in := &secretstore.PutSecretValueInput{SecretId: fxMPSecret, ClientRequestToken: tok, SecretString: s, SecretBinary: bin}
 			if p >= 60 {
 				in.VersionStages = []string{"BLUE"}
@@ -173,7 +174,7 @@ func TestTwoProcessesOneSecretConcurrentSafe(t *testing.T) {
 	dir := t.TempDir()
 	e, b, err := fxOpenEngine(dir)
 	require.NoError(t, err)
-	s, bin := fxValue(fxMPFirst)
+	s, bin := backendtest.Value(fxMPFirst)
 	_, err = e.CreateSecret(ctx, &secretstore.CreateSecretInput{
 		Name: fxMPSecret, ClientRequestToken: fxMPFirst, SecretString: s, SecretBinary: bin,
 	})
@@ -250,7 +251,7 @@ func TestTwoProcessesOneSecretConcurrentSafe(t *testing.T) {
 	e, b, err = fxOpenEngine(dir)
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, b.Close()) }()
-	st, err := fxCheckLabels(ctx, e, fxMPSecret)
+	st, err := backendtest.CheckLabels(ctx, e, fxMPSecret)
 	require.NoError(t, err)
 	want := map[string]bool{fxMPFirst: true}
 	failed := map[string]bool{}
@@ -271,7 +272,7 @@ func TestTwoProcessesOneSecretConcurrentSafe(t *testing.T) {
 	for _, vid := range st.Versions {
 		got[vid] = true
 		assert.True(t, want[vid], "version %s exists but no process acknowledged it (failed call: %v)", vid, failed[vid])
-		assert.NoError(t, fxCheckValue(ctx, e, fxMPSecret, vid))
+		assert.NoError(t, backendtest.CheckValue(ctx, e, fxMPSecret, vid))
 	}
 	for vid := range want {
 		assert.True(t, got[vid], "acknowledged version %s is lost", vid)

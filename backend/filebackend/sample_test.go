@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/backend/backendtest"
 	"github.com/secretstore/secretstore/backend/filebackend"
 )
 
@@ -507,7 +508,7 @@ func fxCheckSampleMetadata(t *testing.T, e *secretstore.Engine, want fxSampleSec
 	}
 	assert.Equal(t, wantStages, d.VersionIdsToStages, "%s: VersionIdsToStages", want.Name)
 
-	versions, err := fxListVersions(ctx, e, want.Name, true)
+	versions, err := backendtest.ListVersions(ctx, e, want.Name, true)
 	if !assert.NoError(t, err) {
 		return
 	}

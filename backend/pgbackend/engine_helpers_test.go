@@ -4,15 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/backend"
+	"github.com/secretstore/secretstore/backend/backendtest"
 	"github.com/secretstore/secretstore/backend/pgbackend"
 )
 
@@ -92,133 +90,9 @@ func pgOpenTaggedEngine(ctx context.Context, dsn, schema, appName string, maxCon
 	return e, b, pool, nil
 }
 
-// pgToken returns a fresh ClientRequestToken: 32 hex digits from r.
-func pgToken(r *rand.Rand) string {
-	return fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())
-}
-
-// pgValue returns the value that the writer of version token stores: a
-// string or a binary value of varying length, both chosen by the token's
-// hash, so that any reader can recompute it from the VersionId alone.
-func pgValue(token string) (*string, []byte) {
-	h := sha256.Sum256([]byte(token))
-	n := 1 + int(h[1])%8
-	if h[0]&1 == 0 {
-		s := token + ":" + strings.Repeat(hex.EncodeToString(h[:]), n)
-		return &s, nil
-	}
-	return nil, append([]byte(token), bytes.Repeat(h[:], n)...)
-}
-
-// pgCheckValue reads version vid of secret by VersionId and checks that it
-// holds pgValue(vid). Errors never quote the values.
-func pgCheckValue(ctx context.Context, e *secretstore.Engine, secret, vid string) error {
-	out, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: secret, VersionId: vid})
-	if err != nil {
-		return fmt.Errorf("GetSecretValue(%s, VersionId %s): %w%s", secret, vid, err, pgCause(err))
-	}
-	s, b := pgValue(vid)
-	switch {
-	case out.VersionId != vid:
-		return fmt.Errorf("GetSecretValue(%s, VersionId %s) returned version %s", secret, vid, out.VersionId)
-	case s != nil && (out.SecretString != *s || out.SecretBinary != nil):
-		return fmt.Errorf("version %s of %s: wrong value (string of %d bytes, binary of %d), want a string of %d bytes",
-			vid, secret, len(out.SecretString), len(out.SecretBinary), len(*s))
-	case b != nil && (!bytes.Equal(out.SecretBinary, b) || out.SecretString != ""):
-		return fmt.Errorf("version %s of %s: wrong value (string of %d bytes, binary of %d), want binary of %d bytes",
-			vid, secret, len(out.SecretString), len(out.SecretBinary), len(b))
-	}
-	return nil
-}
-
-// pgState is what pgCheckLabels found out about a secret.
-type pgState struct {
-	Description string
-	// Labels maps each staging label to the version that holds it.
-	Labels map[string]string
-	// Versions are all the secret's versions, labelled or not.
-	Versions []string
-}
-
-// pgCheckLabels reads secret with DescribeSecret and ListSecretVersionIds
-// (every page, with deprecated versions) and checks the staging label
-// invariants: exactly one version holds AWSCURRENT, each label is on one
-// version only, AWSPREVIOUS is not on the AWSCURRENT version, no version
-// is listed twice, and both calls agree on every version's labels.
-func pgCheckLabels(ctx context.Context, e *secretstore.Engine, secret string) (*pgState, error) {
-	d, err := e.DescribeSecret(ctx, &secretstore.DescribeSecretInput{SecretId: secret})
-	if err != nil {
-		return nil, fmt.Errorf("DescribeSecret(%s): %s", secret, pgDescribe(err))
-	}
-	st := &pgState{Description: d.Description, Labels: map[string]string{}}
-	var errs []error
-	for vid, stages := range d.VersionIdsToStages {
-		for _, l := range stages {
-			if other, ok := st.Labels[l]; ok {
-				errs = append(errs, fmt.Errorf("%s: label %s is on versions %s and %s", secret, l, other, vid))
-			}
-			st.Labels[l] = vid
-		}
-	}
-	cur, ok := st.Labels[secretstore.LabelCurrent]
-	if !ok {
-		errs = append(errs, fmt.Errorf("%s: no version holds AWSCURRENT (labels %v)", secret, d.VersionIdsToStages))
-	}
-	if prev, ok := st.Labels[secretstore.LabelPrevious]; ok && prev == cur {
-		errs = append(errs, fmt.Errorf("%s: AWSPREVIOUS and AWSCURRENT are both on version %s", secret, cur))
-	}
-	seen := map[string]bool{}
-	for token := ""; ; {
-		out, err := e.ListSecretVersionIds(ctx, &secretstore.ListSecretVersionIdsInput{
-			SecretId: secret, IncludeDeprecated: true, NextToken: token,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ListSecretVersionIds(%s): %s", secret, pgDescribe(err))
-		}
-		for _, v := range out.Versions {
-			if seen[v.VersionId] {
-				errs = append(errs, fmt.Errorf("%s: ListSecretVersionIds lists version %s twice", secret, v.VersionId))
-			}
-			seen[v.VersionId] = true
-			st.Versions = append(st.Versions, v.VersionId)
-			if want := d.VersionIdsToStages[v.VersionId]; !pgSameSet(v.VersionStages, want) {
-				errs = append(errs, fmt.Errorf("%s: version %s has labels %v in ListSecretVersionIds, %v in DescribeSecret",
-					secret, v.VersionId, v.VersionStages, want))
-			}
-		}
-		if out.NextToken == "" {
-			break
-		}
-		token = out.NextToken
-	}
-	for vid := range d.VersionIdsToStages {
-		if !seen[vid] {
-			errs = append(errs, fmt.Errorf("%s: labelled version %s is missing from ListSecretVersionIds", secret, vid))
-		}
-	}
-	return st, errors.Join(errs...)
-}
-
-func pgSameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
-}
-
 // pgDescribe returns err's text and, for a *secretstore.Error, the text of
 // its cause, which Error() leaves out.
-func pgDescribe(err error) string { return fmt.Sprint(err) + pgCause(err) }
-
-// pgCause returns " (cause: ...)" with the cause of a *secretstore.Error in
-// err, or "".
-func pgCause(err error) string {
-	var se *secretstore.Error
-	if errors.As(err, &se) && se.Err != nil {
-		return fmt.Sprintf(" (cause: %v)", se.Err)
-	}
-	return ""
-}
+func pgDescribe(err error) string { return fmt.Sprint(err) + backendtest.Cause(err) }
 
 // pgGaveUp reports whether err is the engine giving up on a write after
 // losing too many compare-and-swap races to another writer.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/backend/backendtest"
 )
 
 // TestConnectionKilledMidOperation terminates the engine's database
@@ -51,7 +52,7 @@ func TestConnectionKilledMidOperation(t *testing.T) {
 	}
 	first := func(s string) string { return firsts[s] }
 	for _, s := range secrets {
-		sv, bin := pgValue(first(s))
+		sv, bin := backendtest.Value(first(s))
 		_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: s, ClientRequestToken: first(s), SecretString: sv, SecretBinary: bin})
 		require.NoError(t, err)
 	}
@@ -112,14 +113,14 @@ func TestConnectionKilledMidOperation(t *testing.T) {
 					out, err := e.GetSecretValue(callCtx, &secretstore.GetSecretValueInput{SecretId: s})
 					note("get", err)
 					if err == nil {
-						sv, bin := pgValue(out.VersionId)
+						sv, bin := backendtest.Value(out.VersionId)
 						if sv != nil && out.SecretString != *sv || bin != nil && !bytes.Equal(out.SecretBinary, bin) {
 							t.Errorf("GetSecretValue(%s) returned a wrong value for version %s", s, out.VersionId)
 						}
 					}
 				} else {
-					tok := pgToken(r)
-					sv, bin := pgValue(tok)
+					tok := backendtest.Token(r)
+					sv, bin := backendtest.Value(tok)
 					_, err := e.PutSecretValue(callCtx, &secretstore.PutSecretValueInput{
 						SecretId: s, ClientRequestToken: tok, SecretString: sv, SecretBinary: bin,
 					})
@@ -151,11 +152,11 @@ func TestConnectionKilledMidOperation(t *testing.T) {
 	require.NoError(t, err)
 	defer b2.Close()
 	for _, s := range secrets {
-		st, err := pgCheckLabels(ctx, e2, s)
+		st, err := backendtest.CheckLabels(ctx, e2, s)
 		require.NoError(t, err)
 		for _, vid := range st.Versions {
 			assert.True(t, acked[s][vid] || failed[s][vid], "%s: version %s exists but no call wrote it", s, vid)
-			assert.NoError(t, pgCheckValue(ctx, e2, s, vid))
+			assert.NoError(t, backendtest.CheckValue(ctx, e2, s, vid))
 		}
 		for vid := range acked[s] {
 			assert.Contains(t, st.Versions, vid, "%s: acknowledged version %s is lost", s, vid)
@@ -163,7 +164,7 @@ func TestConnectionKilledMidOperation(t *testing.T) {
 		// Repeat every failed put: it must succeed, whether the first
 		// attempt took effect or not.
 		for tok := range failed[s] {
-			sv, bin := pgValue(tok)
+			sv, bin := backendtest.Value(tok)
 			_, err := e2.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
 				SecretId: s, ClientRequestToken: tok, SecretString: sv, SecretBinary: bin,
 			})
@@ -173,11 +174,11 @@ func TestConnectionKilledMidOperation(t *testing.T) {
 	_, err = e2.Sweep(ctx, 0)
 	require.NoError(t, err)
 	for _, s := range secrets {
-		st, err := pgCheckLabels(ctx, e2, s)
+		st, err := backendtest.CheckLabels(ctx, e2, s)
 		require.NoError(t, err)
 		assert.Len(t, st.Versions, len(acked[s])+len(failed[s]), "%s: versions after repeating the failed puts", s)
 		for _, vid := range st.Versions {
-			assert.NoError(t, pgCheckValue(ctx, e2, s, vid), "after Sweep")
+			assert.NoError(t, backendtest.CheckValue(ctx, e2, s, vid), "after Sweep")
 		}
 	}
 }

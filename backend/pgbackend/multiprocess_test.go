@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secretstore/secretstore"
+	"github.com/secretstore/secretstore/backend/backendtest"
 )
 
 // Environment of the multi-process test's children. The DSN reaches them
@@ -97,8 +98,8 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 		secret := pgMPSecrets[r.IntN(len(pgMPSecrets))]
 		switch p := r.IntN(100); {
 		case p < 55:
-			tok := pgToken(r)
-			s, bin := pgValue(tok)
+			tok := backendtest.Token(r)
+			s, bin := backendtest.Value(tok)
 			in := &secretstore.PutSecretValueInput{SecretId: secret, ClientRequestToken: tok, SecretString: s, SecretBinary: bin}
 			if p >= 45 {
 				in.VersionStages = []string{"BLUE"}
@@ -118,9 +119,9 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 			in := &secretstore.UpdateSecretInput{SecretId: secret, Description: &desc}
 			tok := "-"
 			if r.IntN(2) == 0 {
-				tok = pgToken(r)
+				tok = backendtest.Token(r)
 				in.ClientRequestToken = tok
-				in.SecretString, in.SecretBinary = pgValue(tok)
+				in.SecretString, in.SecretBinary = backendtest.Value(tok)
 			}
 			_, err := e.UpdateSecret(ctx, in)
 			switch {
@@ -189,7 +190,7 @@ func TestTwoProcessesConcurrentSafe(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	for _, s := range pgMPSecrets {
-		sv, bin := pgValue(pgMPFirst(s))
+		sv, bin := backendtest.Value(pgMPFirst(s))
 		_, err = e.CreateSecret(ctx, &secretstore.CreateSecretInput{
 			Name: s, ClientRequestToken: pgMPFirst(s), SecretString: sv, SecretBinary: bin, Description: "initial",
 		})
@@ -288,13 +289,13 @@ func TestTwoProcessesConcurrentSafe(t *testing.T) {
 				descs[d] = true
 			}
 		}
-		st, err := pgCheckLabels(ctx, e, s)
+		st, err := backendtest.CheckLabels(ctx, e, s)
 		require.NoError(t, err)
 		got := map[string]bool{}
 		for _, vid := range st.Versions {
 			got[vid] = true
 			assert.True(t, want[vid], "%s: version %s exists but no process acknowledged it", s, vid)
-			assert.NoError(t, pgCheckValue(ctx, e, s, vid))
+			assert.NoError(t, backendtest.CheckValue(ctx, e, s, vid))
 		}
 		for vid := range want {
 			assert.True(t, got[vid], "%s: acknowledged version %s is lost", s, vid)
