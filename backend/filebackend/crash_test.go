@@ -3,16 +3,12 @@
 package filebackend_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,73 +82,6 @@ func fxOpenEngine(dir string, opts ...secretstore.Option) (*secretstore.Engine, 
 	return e, b, nil
 }
 
-// fxChild is a child process: the test binary run again with -test.run
-// selecting one helper entry point, and the environment telling it what to
-// do.
-type fxChild struct {
-	cmd *exec.Cmd
-	// Stderr collects the child's stderr; read it after Done.
-	Stderr *bytes.Buffer
-	// Done is closed once every line of the child's stdout has been handed
-	// to the callback, that is after the child exited or was killed.
-	Done chan struct{}
-}
-
-// fxStartChild runs the test binary as a child that runs only the test
-// entry, with env added to its environment and stdin (which may be nil) as
-// its standard input, and calls onLine, from one goroutine, with each line
-// the child prints on stdout.
-func fxStartChild(t *testing.T, entry string, stdin io.Reader, onLine func(string), env ...string) *fxChild {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+entry+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = stdin
-	c := &fxChild{cmd: cmd, Stderr: &bytes.Buffer{}, Done: make(chan struct{})}
-	cmd.Stderr = c.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	go func() {
-		defer close(c.Done)
-		// A child killed mid-write leaves no partial line: each line is a
-		// single write(2) of less than PIPE_BUF bytes (see fxEmit).
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			onLine(sc.Text())
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	return c
-}
-
-// Wait waits for the child to exit and for its last line, and returns its
-// exit error.
-func (c *fxChild) Wait() error {
-	<-c.Done
-	return c.cmd.Wait()
-}
-
-// fxEmit writes one protocol line to stdout in a single write, and only
-// returns once the write did: a line is on its way to the parent before the
-// child does anything else.
-func fxEmit(fields ...string) {
-	if _, err := os.Stdout.WriteString(strings.Join(fields, " ") + "\n"); err != nil {
-		os.Exit(4) // the parent is gone
-	}
-}
-
-// fxChildFail reports a child's unexpected error on stderr, with its cause,
-// and exits.
-func fxChildFail(err error) {
-	fmt.Fprintf(os.Stderr, "child: %s\n", fxDescribeError(err))
-	os.Exit(3)
-}
-
-// fxDescribeError returns err's text and, for a *secretstore.Error, the
-// text of its cause, which Error() leaves out.
-func fxDescribeError(err error) string { return fmt.Sprint(err) + backendtest.Cause(err) }
-
 // TestCrashChild is not a test but the child process of TestCrashRecovery,
 // which runs the test binary again with -test.run=^TestCrashChild$ and
 // SECRETSTORE_CRASH_CHILD set to a store directory. The child writes to the
@@ -165,9 +94,9 @@ func TestCrashChild(t *testing.T) {
 	}
 	seed, err := strconv.ParseUint(os.Getenv(fxCrashSeedEnv), 10, 64)
 	if err != nil {
-		fxChildFail(fmt.Errorf("bad %s: %v", fxCrashSeedEnv, err))
+		backendtest.ChildFail(fmt.Errorf("bad %s: %v", fxCrashSeedEnv, err))
 	}
-	fxChildFail(fxCrashChild(dir, seed)) // fxCrashChild returns only on failure
+	backendtest.ChildFail(fxCrashChild(dir, seed)) // fxCrashChild returns only on failure
 }
 
 // fxCrashSecretState is what a crash child knows of one of its secrets.
@@ -197,13 +126,13 @@ func fxCrashChild(dir string, seed uint64) error {
 	for _, name := range fxCrashSecrets {
 		tok := backendtest.Token(r)
 		s, bin := backendtest.Value(tok)
-		fxEmit("BEGIN", "create", name, tok, tok, "created")
+		backendtest.Emit("BEGIN", "create", name, tok, tok, "created")
 		_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{
 			Name: name, ClientRequestToken: tok, SecretString: s, SecretBinary: bin, Description: "created",
 		})
 		switch {
 		case err == nil:
-			fxEmit("ACK", "create", name, tok, tok, "created")
+			backendtest.Emit("ACK", "create", name, tok, tok, "created")
 			state[name] = &fxCrashSecretState{cur: tok, versions: []string{tok}}
 			continue
 		case !errors.Is(err, secretstore.ErrResourceExists):
@@ -216,7 +145,7 @@ func fxCrashChild(dir string, seed uint64) error {
 		}
 		state[name] = &fxCrashSecretState{cur: st.Labels[secretstore.LabelCurrent], versions: st.Versions}
 	}
-	fxEmit("READY")
+	backendtest.Emit("READY")
 
 	for i := 0; ; i++ {
 		name := fxCrashSecrets[r.IntN(len(fxCrashSecrets))]
@@ -227,38 +156,38 @@ func fxCrashChild(dir string, seed uint64) error {
 		target := s.versions[r.IntN(len(s.versions))]
 		switch p := r.IntN(100); {
 		case p < 40: // PutSecretValue: the new version takes AWSCURRENT
-			fxEmit("BEGIN", "put", name, tok, tok, "-")
+			backendtest.Emit("BEGIN", "put", name, tok, tok, "-")
 			if _, err := e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
 				SecretId: name, ClientRequestToken: tok, SecretString: str, SecretBinary: bin,
 			}); err != nil {
 				return err
 			}
-			fxEmit("ACK", "put", name, tok, tok, "-")
+			backendtest.Emit("ACK", "put", name, tok, tok, "-")
 			s.cur = tok
 			s.versions = append(s.versions, tok)
 
 		case p < 55: // PutSecretValue with labels that leave AWSCURRENT alone
 			stages := [][]string{{"BLUE"}, {secretstore.LabelPending}, {"GREEN", secretstore.LabelPending}}[r.IntN(3)]
-			fxEmit("BEGIN", "put-staged", name, tok, s.cur, "-")
+			backendtest.Emit("BEGIN", "put-staged", name, tok, s.cur, "-")
 			if _, err := e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{
 				SecretId: name, ClientRequestToken: tok, SecretString: str, SecretBinary: bin, VersionStages: stages,
 			}); err != nil {
 				return err
 			}
-			fxEmit("ACK", "put-staged", name, tok, s.cur, "-")
+			backendtest.Emit("ACK", "put-staged", name, tok, s.cur, "-")
 			s.versions = append(s.versions, tok)
 
 		case p < 80: // move AWSCURRENT to an older version
 			if target == s.cur {
 				continue
 			}
-			fxEmit("BEGIN", "move-current", name, target, target, "-")
+			backendtest.Emit("BEGIN", "move-current", name, target, target, "-")
 			if _, err := e.UpdateSecretVersionStage(ctx, &secretstore.UpdateSecretVersionStageInput{
 				SecretId: name, VersionStage: secretstore.LabelCurrent, RemoveFromVersionId: s.cur, MoveToVersionId: target,
 			}); err != nil {
 				return err
 			}
-			fxEmit("ACK", "move-current", name, target, target, "-")
+			backendtest.Emit("ACK", "move-current", name, target, target, "-")
 			s.cur = target
 
 		case p < 88: // move the custom label BLUE, from whichever version has it
@@ -266,31 +195,31 @@ func fxCrashChild(dir string, seed uint64) error {
 			if err != nil {
 				return err
 			}
-			fxEmit("BEGIN", "move-blue", name, target, s.cur, "-")
+			backendtest.Emit("BEGIN", "move-blue", name, target, s.cur, "-")
 			if _, err := e.UpdateSecretVersionStage(ctx, &secretstore.UpdateSecretVersionStageInput{
 				SecretId: name, VersionStage: "BLUE", RemoveFromVersionId: st.Labels["BLUE"], MoveToVersionId: target,
 			}); err != nil {
 				return err
 			}
-			fxEmit("ACK", "move-blue", name, target, s.cur, "-")
+			backendtest.Emit("ACK", "move-blue", name, target, s.cur, "-")
 
 		case p < 96: // UpdateSecret with a value and a description
-			fxEmit("BEGIN", "update", name, tok, tok, desc)
+			backendtest.Emit("BEGIN", "update", name, tok, tok, desc)
 			if _, err := e.UpdateSecret(ctx, &secretstore.UpdateSecretInput{
 				SecretId: name, ClientRequestToken: tok, SecretString: str, SecretBinary: bin, Description: &desc,
 			}); err != nil {
 				return err
 			}
-			fxEmit("ACK", "update", name, tok, tok, desc)
+			backendtest.Emit("ACK", "update", name, tok, tok, desc)
 			s.cur = tok
 			s.versions = append(s.versions, tok)
 
 		default: // UpdateSecret of the description only
-			fxEmit("BEGIN", "update-description", name, "-", s.cur, desc)
+			backendtest.Emit("BEGIN", "update-description", name, "-", s.cur, desc)
 			if _, err := e.UpdateSecret(ctx, &secretstore.UpdateSecretInput{SecretId: name, Description: &desc}); err != nil {
 				return err
 			}
-			fxEmit("ACK", "update-description", name, "-", s.cur, desc)
+			backendtest.Emit("ACK", "update-description", name, "-", s.cur, desc)
 		}
 	}
 }
@@ -386,7 +315,7 @@ func fxCrashRun(t *testing.T, dir string, seed uint64, delay time.Duration, mode
 		}
 		lines = append(lines, l)
 	}
-	c := fxStartChild(t, "TestCrashChild", nil, onLine, fxCrashChildEnv+"="+dir, fxCrashSeedEnv+"="+strconv.FormatUint(seed, 10))
+	c := backendtest.StartChild(t, "TestCrashChild", nil, onLine, fxCrashChildEnv+"="+dir, fxCrashSeedEnv+"="+strconv.FormatUint(seed, 10))
 	select {
 	case <-ready:
 		time.Sleep(delay)
@@ -394,7 +323,7 @@ func fxCrashRun(t *testing.T, dir string, seed uint64, delay time.Duration, mode
 	case <-time.After(time.Minute):
 		t.Error("the child did not get ready within a minute")
 	}
-	killErr := c.cmd.Process.Kill()
+	killErr := c.Cmd.Process.Kill()
 	waitErr := c.Wait()
 	select {
 	case <-ready:
@@ -402,7 +331,7 @@ func fxCrashRun(t *testing.T, dir string, seed uint64, delay time.Duration, mode
 		t.Errorf("the child died before it was ready (kill: %v, wait: %v); stderr:\n%s", killErr, waitErr, c.Stderr)
 		return nil
 	}
-	if c.cmd.ProcessState.ExitCode() != -1 { // -1: killed by a signal, as intended
+	if c.Cmd.ProcessState.ExitCode() != -1 { // -1: killed by a signal, as intended
 		t.Errorf("the child exited by itself (%v) before it was killed; stderr:\n%s", waitErr, c.Stderr)
 		return nil
 	}

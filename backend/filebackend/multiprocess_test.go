@@ -55,14 +55,14 @@ func TestMultiProcessChild(t *testing.T) {
 	}
 	id, err := strconv.ParseUint(os.Getenv(fxMPIDEnv), 10, 64)
 	if err != nil {
-		fxChildFail(fmt.Errorf("bad %s: %v", fxMPIDEnv, err))
+		backendtest.ChildFail(fmt.Errorf("bad %s: %v", fxMPIDEnv, err))
 	}
 	ops, err := strconv.Atoi(os.Getenv(fxMPOpsEnv))
 	if err != nil {
-		fxChildFail(fmt.Errorf("bad %s: %v", fxMPOpsEnv, err))
+		backendtest.ChildFail(fmt.Errorf("bad %s: %v", fxMPOpsEnv, err))
 	}
 	if err := fxMultiProcessChild(dir, id, ops); err != nil {
-		fxChildFail(err)
+		backendtest.ChildFail(err)
 	}
 }
 
@@ -90,7 +90,7 @@ func fxMultiProcessChild(dir string, id uint64, ops int) error {
 		return err
 	}
 	defer b.Close()
-	fxEmit("READY")
+	backendtest.Emit("READY")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("waiting for the start signal: %w", err)
 	}
@@ -109,10 +109,10 @@ func fxMultiProcessChild(dir string, id uint64, ops int) error {
 			_, err := e.PutSecretValue(ctx, in)
 			switch {
 			case err == nil:
-				fxEmit("ACK", "put", tok)
+				backendtest.Emit("ACK", "put", tok)
 				mine = append(mine, tok)
 			case fxGaveUp(err):
-				fxEmit("GAVEUP", "put", tok)
+				backendtest.Emit("GAVEUP", "put", tok)
 			default:
 				return err
 			}
@@ -138,11 +138,11 @@ func fxMultiProcessChild(dir string, id uint64, ops int) error {
 			})
 			switch {
 			case err == nil:
-				fxEmit("ACK", "move", target)
+				backendtest.Emit("ACK", "move", target)
 			case errors.Is(err, secretstore.ErrInvalidParameter):
-				fxEmit("RACE", "move", target) // the other process moved AWSCURRENT first
+				backendtest.Emit("RACE", "move", target) // the other process moved AWSCURRENT first
 			case fxGaveUp(err):
-				fxEmit("GAVEUP", "move", target)
+				backendtest.Emit("GAVEUP", "move", target)
 			default:
 				return err
 			}
@@ -189,7 +189,7 @@ func TestTwoProcessesOneSecretConcurrentSafe(t *testing.T) {
 		gaveUpMoves       int
 	}
 	start := time.Now()
-	var children []*fxChild
+	var children []*backendtest.Child
 	var reports []*report
 	var starts []*os.File
 	for id := range 2 {
@@ -217,12 +217,12 @@ func TestTwoProcessesOneSecretConcurrentSafe(t *testing.T) {
 		}
 		pr, pw, err := os.Pipe()
 		require.NoError(t, err)
-		c := fxStartChild(t, "TestMultiProcessChild", pr, onLine,
+		c := backendtest.StartChild(t, "TestMultiProcessChild", pr, onLine,
 			fxMPChildEnv+"="+dir, fxMPIDEnv+"="+strconv.Itoa(id), fxMPOpsEnv+"="+strconv.Itoa(fxMPOps))
 		pr.Close()
 		t.Cleanup(func() {
 			pw.Close()
-			_ = c.cmd.Process.Kill() // a no-op once the child has exited
+			_ = c.Cmd.Process.Kill() // a no-op once the child has exited
 		})
 		children = append(children, c)
 		reports = append(reports, rep)

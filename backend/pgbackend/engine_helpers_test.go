@@ -1,24 +1,14 @@
 package pgbackend_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"strings"
-	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/stretchr/testify/require"
 
 	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/backend"
-	"github.com/secretstore/secretstore/backend/backendtest"
 	"github.com/secretstore/secretstore/backend/pgbackend"
 )
 
@@ -90,67 +80,8 @@ func pgOpenTaggedEngine(ctx context.Context, dsn, schema, appName string, maxCon
 	return e, b, pool, nil
 }
 
-// pgDescribe returns err's text and, for a *secretstore.Error, the text of
-// its cause, which Error() leaves out.
-func pgDescribe(err error) string { return fmt.Sprint(err) + backendtest.Cause(err) }
-
 // pgGaveUp reports whether err is the engine giving up on a write after
 // losing too many compare-and-swap races to another writer.
 func pgGaveUp(err error) bool {
 	return errors.Is(err, secretstore.ErrInternalService) && errors.Is(err, backend.ErrConflict)
-}
-
-// pgChild is a child process: the test binary run again with -test.run
-// selecting one entry point, and the environment telling it what to do.
-type pgChild struct {
-	cmd *exec.Cmd
-	// Stderr collects the child's stderr; read it after Wait.
-	Stderr *bytes.Buffer
-	// Done is closed once every line of the child's stdout has been handed
-	// to the callback.
-	Done chan struct{}
-}
-
-// pgStartChild runs the test binary as a child that runs only the test
-// entry, with env added to its environment and stdin as its standard
-// input, and calls onLine, from one goroutine, with each line it prints.
-func pgStartChild(t *testing.T, entry string, stdin io.Reader, onLine func(string), env ...string) *pgChild {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+entry+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = stdin
-	c := &pgChild{cmd: cmd, Stderr: &bytes.Buffer{}, Done: make(chan struct{})}
-	cmd.Stderr = c.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	go func() {
-		defer close(c.Done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			onLine(sc.Text())
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	return c
-}
-
-// Wait waits for the child's last line and its exit, and returns its exit
-// error.
-func (c *pgChild) Wait() error {
-	<-c.Done
-	return c.cmd.Wait()
-}
-
-// pgEmit writes one protocol line to stdout in a single write.
-func pgEmit(fields ...string) {
-	if _, err := os.Stdout.WriteString(strings.Join(fields, " ") + "\n"); err != nil {
-		os.Exit(4) // the parent is gone
-	}
-}
-
-// pgChildFail reports a child's unexpected error on stderr and exits.
-func pgChildFail(err error) {
-	fmt.Fprintf(os.Stderr, "child: %s\n", pgDescribe(err))
-	os.Exit(3)
 }

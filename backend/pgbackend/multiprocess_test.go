@@ -53,10 +53,10 @@ func TestMultiProcessChild(t *testing.T) {
 	}
 	id, err := strconv.ParseUint(os.Getenv(pgMPIDEnv), 10, 64)
 	if err != nil {
-		pgChildFail(fmt.Errorf("bad %s: %v", pgMPIDEnv, err))
+		backendtest.ChildFail(fmt.Errorf("bad %s: %v", pgMPIDEnv, err))
 	}
 	if err := pgMultiProcessChild(os.Getenv(dsnEnv), schema, id); err != nil {
-		pgChildFail(err)
+		backendtest.ChildFail(err)
 	}
 }
 
@@ -84,7 +84,7 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 		return err
 	}
 	defer b.Close()
-	pgEmit("READY")
+	backendtest.Emit("READY")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("waiting for the start signal: %w", err)
 	}
@@ -107,10 +107,10 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 			_, err := e.PutSecretValue(ctx, in)
 			switch {
 			case err == nil:
-				pgEmit("ACK", "put", secret, tok)
+				backendtest.Emit("ACK", "put", secret, tok)
 				mine[secret] = append(mine[secret], tok)
 			case pgGaveUp(err):
-				pgEmit("GAVEUP", "put", secret, tok)
+				backendtest.Emit("GAVEUP", "put", secret, tok)
 			default:
 				return fmt.Errorf("PutSecretValue(%s, %s): %w", secret, tok, err)
 			}
@@ -126,13 +126,13 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 			_, err := e.UpdateSecret(ctx, in)
 			switch {
 			case err == nil:
-				pgEmit("ACK", "update", secret, tok)
-				pgEmit("ACK", "desc", secret, desc)
+				backendtest.Emit("ACK", "update", secret, tok)
+				backendtest.Emit("ACK", "desc", secret, desc)
 				if tok != "-" {
 					mine[secret] = append(mine[secret], tok)
 				}
 			case pgGaveUp(err):
-				pgEmit("GAVEUP", "update", secret, tok)
+				backendtest.Emit("GAVEUP", "update", secret, tok)
 			default:
 				return fmt.Errorf("UpdateSecret(%s, %s): %w", secret, tok, err)
 			}
@@ -158,11 +158,11 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 			})
 			switch {
 			case err == nil:
-				pgEmit("ACK", "move", secret, target)
+				backendtest.Emit("ACK", "move", secret, target)
 			case errors.Is(err, secretstore.ErrInvalidParameter):
-				pgEmit("RACE", "move", secret, target)
+				backendtest.Emit("RACE", "move", secret, target)
 			case pgGaveUp(err):
-				pgEmit("GAVEUP", "move", secret, target)
+				backendtest.Emit("GAVEUP", "move", secret, target)
 			default:
 				return fmt.Errorf("UpdateSecretVersionStage(%s, %s): %w", secret, target, err)
 			}
@@ -207,7 +207,7 @@ func TestTwoProcessesConcurrentSafe(t *testing.T) {
 		bad    []string
 	}
 	start := time.Now()
-	var children []*pgChild
+	var children []*backendtest.Child
 	var reports []*report
 	var starts []*os.File
 	for id := range 2 {
@@ -240,11 +240,11 @@ func TestTwoProcessesConcurrentSafe(t *testing.T) {
 		}
 		pr, pw, err := os.Pipe()
 		require.NoError(t, err)
-		c := pgStartChild(t, "TestMultiProcessChild", pr, onLine, pgMPSchemaEnv+"="+schema, pgMPIDEnv+"="+strconv.Itoa(id))
+		c := backendtest.StartChild(t, "TestMultiProcessChild", pr, onLine, pgMPSchemaEnv+"="+schema, pgMPIDEnv+"="+strconv.Itoa(id))
 		pr.Close()
 		t.Cleanup(func() {
 			pw.Close()
-			_ = c.cmd.Process.Kill() // a no-op once the child has exited
+			_ = c.Cmd.Process.Kill() // a no-op once the child has exited
 		})
 		children = append(children, c)
 		reports = append(reports, rep)
