@@ -168,7 +168,7 @@ func (k *LocalKeys) UnwrapKey(ctx context.Context, key WrappedKey, aad []byte) (
 	if err != nil {
 		return nil, err
 	}
-	return gcmUnwrap(a, key.Ciphertext, aad)
+	return gcmUnwrap(nil, a, key.Ciphertext, aad)
 }
 
 // gcmWrap seals dek under a with a random nonce, which it puts first.
@@ -185,12 +185,12 @@ func gcmWrapTo(dst []byte, a cipher.AEAD, dek, aad []byte) ([]byte, error) {
 	return a.Seal(out, out, dek, aad), nil
 }
 
-// gcmUnwrap opens what gcmWrap sealed.
-func gcmUnwrap(a cipher.AEAD, wrapped, aad []byte) ([]byte, error) {
+// gcmUnwrap opens what gcmWrap sealed, into dst's array if it has room.
+func gcmUnwrap(dst []byte, a cipher.AEAD, wrapped, aad []byte) ([]byte, error) {
 	if len(wrapped) < a.NonceSize()+a.Overhead() {
 		return nil, errors.New("secretstore: wrapped key too short")
 	}
-	return a.Open(nil, wrapped[:a.NonceSize()], wrapped[a.NonceSize():], aad)
+	return a.Open(dst[:0], wrapped[:a.NonceSize()], wrapped[a.NonceSize():], aad)
 }
 
 // Sealed value format. Every version's value is stored as one blob:
@@ -438,15 +438,10 @@ func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, 
 // rewrapKey unwraps a data key and wraps it again under the primary version
 // of the same key. The value it protects is never decrypted; since the
 // wrapped key is bound to aad, a key moved from another secret or version
-// does not unwrap and is refused.
-func rewrapKey(ctx context.Context, keys Keys, w WrappedKey, aad []byte) (WrappedKey, error) {
-	return rewrapKeyTo(ctx, keys, w, aad, nil, nil)
-}
-
-// rewrapKeyTo is rewrapKey using scratch (if at least 32 bytes) to hold the
-// data key and dst's array, if it has room, for the new wrapped key: with a
+// does not unwrap and is refused. scratch (at least 32 bytes, or nil) holds
+// the data key and dst's array, if it has room, the new wrapped key: with a
 // Keyring it then allocates nothing.
-func rewrapKeyTo(ctx context.Context, keys Keys, w WrappedKey, aad, scratch, dst []byte) (WrappedKey, error) {
+func rewrapKey(ctx context.Context, keys Keys, w WrappedKey, aad, scratch, dst []byte) (WrappedKey, error) {
 	if kr, ok := keys.(*Keyring); ok {
 		if nw, ok, err := kr.rewrap(w, aad, scratch, dst); ok {
 			return nw, err

@@ -70,7 +70,7 @@ func TestSealedVectors(t *testing.T) {
 			assert.Error(t, err, "opened under another version ID")
 
 			// A data key wrapped again opens the same sealed value.
-			w, err := rewrapKey(ctx, keys, s.key, aad)
+			w, err := rewrapKey(ctx, keys, s.key, aad, nil, nil)
 			require.NoError(t, err, "rewrapKey")
 			plain, err = open(ctx, keys, aad, bytes.Clone(sealedValue), &w, true)
 			require.NoError(t, err, "open with the rewrapped key")

@@ -367,7 +367,7 @@ func checkLegacyMaster(ctx context.Context, b backend.Backend, master MasterKey)
 			if err != nil {
 				return err
 			}
-			dek, err := legacy.UnwrapKey(ctx, w, aadFor(cur.meta, v))
+			dek, err := legacy.UnwrapKey(ctx, w, v.aad(cur.meta.ARN))
 			clear(dek)
 			if err != nil {
 				return fmt.Errorf("%w: it does not open the values the store already holds", ErrWrongMasterKey)
@@ -1007,7 +1007,7 @@ func (k *Keyring) UnwrapKey(ctx context.Context, w WrappedKey, aad []byte) ([]by
 	case v.retired:
 		return nil, fmt.Errorf("%w: version %d of key %s", ErrKeyVersionRetired, w.Version, key.id)
 	}
-	return gcmUnwrap(v.aead, w.Ciphertext, aad)
+	return gcmUnwrap(nil, v.aead, w.Ciphertext, aad)
 }
 
 // rewrap is Rewrap's fast path: it unwraps w and wraps the data key again
@@ -1028,10 +1028,7 @@ func (k *Keyring) rewrap(w WrappedKey, aad, scratch, dst []byte) (nw WrappedKey,
 	if v == nil || v.retired {
 		return WrappedKey{}, false, nil
 	}
-	if len(w.Ciphertext) < gcmNonceSize+gcmTagSize {
-		return WrappedKey{}, true, errors.New("secretstore: wrapped key too short")
-	}
-	dek, err := v.aead.Open(scratch[:0], w.Ciphertext[:gcmNonceSize], w.Ciphertext[gcmNonceSize:], aad)
+	dek, err := gcmUnwrap(scratch, v.aead, w.Ciphertext, aad)
 	if err != nil {
 		return WrappedKey{}, true, err
 	}

@@ -224,7 +224,7 @@ func (e *Engine) rewrapVersion(ctx context.Context, v *versionMeta, aad []byte, 
 		}
 	}
 	r := new(rewrappedVersion)
-	nw, err := rewrapKeyTo(ctx, e.keys, w, aad, scratch[:], r.buf[:0])
+	nw, err := rewrapKey(ctx, e.keys, w, aad, scratch[:], r.buf[:0])
 	if err != nil {
 		return nil, fmt.Errorf("version %s, key %q version %d: %w", v.ID, w.KeyID, w.Version, err)
 	}

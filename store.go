@@ -813,9 +813,6 @@ func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, al
 	return s, nil
 }
 
-// aadFor returns the associated data for version v of s.
-func aadFor(s *secretMeta, v *versionMeta) []byte { return sealAAD(s.ARN, v.ID, v.Kind) }
-
 // readValue reads and opens the value of version v.
 func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) ([]byte, error) {
 	var blob []byte
