@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -81,3 +82,64 @@ func ChildFail(err error) {
 // DescribeError returns err's text and, for a *secretstore.Error, the text
 // of its cause, which its Error method leaves out.
 func DescribeError(err error) string { return fmt.Sprint(err) + Cause(err) }
+
+// AwaitGo is a child's side of RunTogether: it prints "READY" and waits for
+// the parent's signal to go.
+func AwaitGo() error {
+	Emit("READY")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return fmt.Errorf("waiting for the start signal: %w", err)
+	}
+	return nil
+}
+
+// RunTogether runs n children of the test entry so that they start their
+// work at the same moment: child i gets env(i) added to its environment,
+// and each line it prints, but "READY", goes to onLine(i, line) (from one
+// goroutine per child). Once every child has called AwaitGo, RunTogether
+// lets them all go and waits for them. A child that fails, or is not ready
+// within a minute, fails the test, which then stops.
+func RunTogether(t *testing.T, n int, entry string, env func(i int) []string, onLine func(i int, line string)) {
+	t.Helper()
+	children := make([]*Child, n)
+	ready := make([]chan struct{}, n)
+	starts := make([]*os.File, n)
+	for i := range n {
+		ready[i] = make(chan struct{})
+		pr, pw, err := os.Pipe()
+		require.NoError(t, err)
+		children[i] = StartChild(t, entry, pr, func(l string) {
+			if l == "READY" {
+				close(ready[i])
+				return
+			}
+			onLine(i, l)
+		}, env(i)...)
+		pr.Close()
+		c := children[i]
+		t.Cleanup(func() {
+			pw.Close()
+			_ = c.Cmd.Process.Kill() // a no-op once the child has exited
+		})
+		starts[i] = pw
+	}
+	for i := range n {
+		select {
+		case <-ready[i]:
+		case <-children[i].Done:
+		case <-time.After(time.Minute):
+			t.Fatalf("child %d did not get ready within a minute", i)
+		}
+	}
+	for _, w := range starts {
+		_, _ = w.WriteString("go\n") // a child that already died fails below
+	}
+	for i, c := range children {
+		if err := c.Wait(); err != nil {
+			t.Errorf("child %d: %v; stderr:\n%s", i, err, c.Stderr)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}

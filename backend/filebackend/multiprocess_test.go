@@ -3,7 +3,6 @@
 package filebackend_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,9 +88,8 @@ func fxMultiProcessChild(dir string, id uint64, ops int) error {
 		return err
 	}
 	defer b.Close()
-	backendtest.Emit("READY")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return fmt.Errorf("waiting for the start signal: %w", err)
+	if err := backendtest.AwaitGo(); err != nil {
+		return err
 	}
 
 	r := rand.New(rand.NewPCG(id, uint64(time.Now().UnixNano())))
@@ -182,71 +179,32 @@ func TestTwoProcessesOneSecretConcurrentSafe(t *testing.T) {
 	require.NoError(t, b.Close())
 
 	type report struct {
-		mu                sync.Mutex
-		ready             chan struct{}
 		puts, gaveUpPuts  []string
 		moves, races, bad int
 		gaveUpMoves       int
 	}
 	start := time.Now()
-	var children []*backendtest.Child
-	var reports []*report
-	var starts []*os.File
-	for id := range 2 {
-		rep := &report{ready: make(chan struct{})}
-		onLine := func(l string) {
-			rep.mu.Lock()
-			defer rep.mu.Unlock()
-			f := strings.Fields(l)
-			switch {
-			case l == "READY":
-				close(rep.ready)
-			case len(f) == 3 && f[0] == "ACK" && f[1] == "put":
-				rep.puts = append(rep.puts, f[2])
-			case len(f) == 3 && f[0] == "ACK" && f[1] == "move":
-				rep.moves++
-			case len(f) == 3 && f[0] == "RACE" && f[1] == "move":
-				rep.races++
-			case len(f) == 3 && f[0] == "GAVEUP" && f[1] == "put":
-				rep.gaveUpPuts = append(rep.gaveUpPuts, f[2])
-			case len(f) == 3 && f[0] == "GAVEUP" && f[1] == "move":
-				rep.gaveUpMoves++
-			case strings.HasPrefix(l, "ACK") || strings.HasPrefix(l, "RACE") || strings.HasPrefix(l, "GAVEUP"):
-				rep.bad++
-			}
+	reports := []*report{{}, {}}
+	backendtest.RunTogether(t, len(reports), "TestMultiProcessChild", func(id int) []string {
+		return []string{fxMPChildEnv + "=" + dir, fxMPIDEnv + "=" + strconv.Itoa(id), fxMPOpsEnv + "=" + strconv.Itoa(fxMPOps)}
+	}, func(id int, l string) {
+		rep := reports[id]
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 3 && f[0] == "ACK" && f[1] == "put":
+			rep.puts = append(rep.puts, f[2])
+		case len(f) == 3 && f[0] == "ACK" && f[1] == "move":
+			rep.moves++
+		case len(f) == 3 && f[0] == "RACE" && f[1] == "move":
+			rep.races++
+		case len(f) == 3 && f[0] == "GAVEUP" && f[1] == "put":
+			rep.gaveUpPuts = append(rep.gaveUpPuts, f[2])
+		case len(f) == 3 && f[0] == "GAVEUP" && f[1] == "move":
+			rep.gaveUpMoves++
+		case strings.HasPrefix(l, "ACK") || strings.HasPrefix(l, "RACE") || strings.HasPrefix(l, "GAVEUP"):
+			rep.bad++
 		}
-		pr, pw, err := os.Pipe()
-		require.NoError(t, err)
-		c := backendtest.StartChild(t, "TestMultiProcessChild", pr, onLine,
-			fxMPChildEnv+"="+dir, fxMPIDEnv+"="+strconv.Itoa(id), fxMPOpsEnv+"="+strconv.Itoa(fxMPOps))
-		pr.Close()
-		t.Cleanup(func() {
-			pw.Close()
-			_ = c.Cmd.Process.Kill() // a no-op once the child has exited
-		})
-		children = append(children, c)
-		reports = append(reports, rep)
-		starts = append(starts, pw)
-	}
-	for i, rep := range reports {
-		select {
-		case <-rep.ready:
-		case <-children[i].Done:
-		case <-time.After(time.Minute):
-			t.Fatalf("child %d did not get ready within a minute", i)
-		}
-	}
-	for _, w := range starts {
-		_, _ = w.WriteString("go\n") // a child that already died fails below
-	}
-	for i, c := range children {
-		if err := c.Wait(); err != nil {
-			t.Errorf("child %d: %v; stderr:\n%s", i, err, c.Stderr)
-		}
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	})
 
 	e, b, err = fxOpenEngine(dir)
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package pgbackend_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,9 +82,8 @@ func pgMultiProcessChild(dsn, schema string, id uint64) error {
 		return err
 	}
 	defer b.Close()
-	backendtest.Emit("READY")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return fmt.Errorf("waiting for the start signal: %w", err)
+	if err := backendtest.AwaitGo(); err != nil {
+		return err
 	}
 
 	r := rand.New(rand.NewPCG(id, uint64(time.Now().UnixNano())))
@@ -198,8 +195,6 @@ func TestTwoProcessesConcurrentSafe(t *testing.T) {
 	}
 
 	type report struct {
-		mu     sync.Mutex
-		ready  chan struct{}
 		acked  map[string][]string // secret → acknowledged new versions
 		descs  map[string][]string // secret → acknowledged descriptions
 		gaveUp []string
@@ -207,68 +202,35 @@ func TestTwoProcessesConcurrentSafe(t *testing.T) {
 		bad    []string
 	}
 	start := time.Now()
-	var children []*backendtest.Child
 	var reports []*report
-	var starts []*os.File
-	for id := range 2 {
-		rep := &report{ready: make(chan struct{}), acked: map[string][]string{}, descs: map[string][]string{}, counts: map[string]int{}}
-		onLine := func(l string) {
-			rep.mu.Lock()
-			defer rep.mu.Unlock()
-			f := strings.Fields(l)
-			switch {
-			case l == "READY":
-				close(rep.ready)
-			case len(f) == 0 || f[0] != "ACK" && f[0] != "RACE" && f[0] != "GAVEUP":
-				// Not a protocol line: the test framework's own output.
-			case len(f) != 4:
-				rep.bad = append(rep.bad, l)
-			case f[0] == "ACK" && (f[1] == "put" || f[1] == "update"):
-				rep.counts[f[1]]++
-				if f[3] != "-" {
-					rep.acked[f[2]] = append(rep.acked[f[2]], f[3])
-				}
-			case f[0] == "ACK" && f[1] == "desc":
-				rep.descs[f[2]] = append(rep.descs[f[2]], f[3])
-			case f[0] == "ACK" && f[1] == "move", f[0] == "RACE" && f[1] == "move":
-				rep.counts[f[0]+" "+f[1]]++
-			case f[0] == "GAVEUP":
-				rep.gaveUp = append(rep.gaveUp, l)
-			default:
-				rep.bad = append(rep.bad, l)
+	for range 2 {
+		reports = append(reports, &report{acked: map[string][]string{}, descs: map[string][]string{}, counts: map[string]int{}})
+	}
+	backendtest.RunTogether(t, len(reports), "TestMultiProcessChild", func(id int) []string {
+		return []string{pgMPSchemaEnv + "=" + schema, pgMPIDEnv + "=" + strconv.Itoa(id)}
+	}, func(id int, l string) {
+		rep := reports[id]
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 0 || f[0] != "ACK" && f[0] != "RACE" && f[0] != "GAVEUP":
+			// Not a protocol line: the test framework's own output.
+		case len(f) != 4:
+			rep.bad = append(rep.bad, l)
+		case f[0] == "ACK" && (f[1] == "put" || f[1] == "update"):
+			rep.counts[f[1]]++
+			if f[3] != "-" {
+				rep.acked[f[2]] = append(rep.acked[f[2]], f[3])
 			}
+		case f[0] == "ACK" && f[1] == "desc":
+			rep.descs[f[2]] = append(rep.descs[f[2]], f[3])
+		case f[0] == "ACK" && f[1] == "move", f[0] == "RACE" && f[1] == "move":
+			rep.counts[f[0]+" "+f[1]]++
+		case f[0] == "GAVEUP":
+			rep.gaveUp = append(rep.gaveUp, l)
+		default:
+			rep.bad = append(rep.bad, l)
 		}
-		pr, pw, err := os.Pipe()
-		require.NoError(t, err)
-		c := backendtest.StartChild(t, "TestMultiProcessChild", pr, onLine, pgMPSchemaEnv+"="+schema, pgMPIDEnv+"="+strconv.Itoa(id))
-		pr.Close()
-		t.Cleanup(func() {
-			pw.Close()
-			_ = c.Cmd.Process.Kill() // a no-op once the child has exited
-		})
-		children = append(children, c)
-		reports = append(reports, rep)
-		starts = append(starts, pw)
-	}
-	for i, rep := range reports {
-		select {
-		case <-rep.ready:
-		case <-children[i].Done:
-		case <-time.After(time.Minute):
-			t.Fatalf("child %d did not get ready within a minute", i)
-		}
-	}
-	for _, w := range starts {
-		_, _ = w.WriteString("go\n") // a child that already died fails below
-	}
-	for i, c := range children {
-		if err := c.Wait(); err != nil {
-			t.Errorf("child %d: %v; stderr:\n%s", i, err, c.Stderr)
-		}
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	})
 
 	counts := map[string]int{}
 	for i, rep := range reports {
