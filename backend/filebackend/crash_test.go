@@ -34,6 +34,11 @@ const (
 	fxCrashChildEnv = "SECRETSTORE_CRASH_CHILD"
 	// fxCrashSeedEnv, set in a child process, is its random seed.
 	fxCrashSeedEnv = "SECRETSTORE_CRASH_SEED"
+	// fxCrashSealEnv, set in a child process, is the size at which its
+	// Backend seals the log (filebackend.WithSealSize); every other
+	// child gets fxCrashSealSize.
+	fxCrashSealEnv  = "SECRETSTORE_CRASH_SEAL_SIZE"
+	fxCrashSealSize = 16 << 10
 	// fxCrashIterationsEnv, set by whoever runs the tests, is how many
 	// times TestCrashRecovery kills a child (default fxCrashIterations).
 	fxCrashIterationsEnv = "SECRETSTORE_CRASH_ITERATIONS"
@@ -69,7 +74,15 @@ func fxOpenEngine(dir string, opts ...secretstore.Option) (*secretstore.Engine, 
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := filebackend.Open(dir)
+	var bopts []filebackend.Option
+	if s := os.Getenv(fxCrashSealEnv); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bad %s: %v", fxCrashSealEnv, err)
+		}
+		bopts = append(bopts, filebackend.WithSealSize(n))
+	}
+	b, err := filebackend.Open(dir, bopts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -315,7 +328,13 @@ func fxCrashRun(t *testing.T, dir string, seed uint64, delay time.Duration, mode
 		}
 		lines = append(lines, l)
 	}
-	c := backendtest.StartChild(t, "TestCrashChild", nil, onLine, fxCrashChildEnv+"="+dir, fxCrashSeedEnv+"="+strconv.FormatUint(seed, 10))
+	env := []string{fxCrashChildEnv + "=" + dir, fxCrashSeedEnv + "=" + strconv.FormatUint(seed, 10)}
+	if seed%2 == 1 {
+		// Seal the log every few writes, so that kills land in seals
+		// and checkpoints too.
+		env = append(env, fxCrashSealEnv+"="+strconv.Itoa(fxCrashSealSize))
+	}
+	c := backendtest.StartChild(t, "TestCrashChild", nil, onLine, env...)
 	select {
 	case <-ready:
 		time.Sleep(delay)

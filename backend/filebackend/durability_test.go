@@ -48,7 +48,7 @@ func fbOps(ops []string) []string {
 			dir = name
 		}
 		switch op {
-		case "sync", "rename", "link", "remove", "dirsync":
+		case "sync", "rename", "link", "remove", "dirsync", "append", "truncate":
 			out = append(out, op+" "+dir)
 		}
 	}
@@ -65,7 +65,7 @@ func TestWriteOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tr := &fbTrace{}
-	b, err := Open(t.TempDir(), withFileHook(tr.hook))
+	b, err := Open(t.TempDir(), withFileHook(tr.hook), withFormatVersion(1))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	tr.take()
@@ -117,7 +117,7 @@ func TestWriteOrderListAndConflict(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tr := &fbTrace{}
-	b, err := Open(t.TempDir(), withFileHook(tr.hook))
+	b, err := Open(t.TempDir(), withFileHook(tr.hook), withFormatVersion(1))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 
@@ -131,6 +131,66 @@ func TestWriteOrderListAndConflict(t *testing.T) {
 	_, err = b.UpdateRecord(ctx, "secret/b", 12345, []byte("y"))
 	require.ErrorIs(t, err, backend.ErrConflict)
 	assert.NotContains(t, fbOps(tr.take()), "rename records", "UpdateRecord that lost")
+}
+
+// TestWriteOrderLog checks the order that makes every write to a store of
+// format version 2 durable before it is acknowledged: a blob is appended
+// to the log and left for the next record write, whose append is followed
+// by one fdatasync of the log, which covers both; a listing syncs the log;
+// a failed compare-and-swap appends nothing; and a checkpoint syncs every
+// file it writes before it renames it into place, and the directories
+// before it removes the log.
+func TestWriteOrderLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := &fbTrace{}
+	b, err := Open(t.TempDir(), withFileHook(tr.hook))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	tr.take()
+
+	require.NoError(t, b.PutBlob(ctx, "v1/blob", []byte("sealed")))
+	assert.Equal(t, []string{"append wal"}, fbOps(tr.take()), "PutBlob")
+	rev, err := b.CreateRecord(ctx, "secret/a", []byte("one"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"append wal", "sync wal"}, fbOps(tr.take()), "CreateRecord after PutBlob")
+	_, err = b.UpdateRecord(ctx, "secret/a", rev+1, []byte("lost"))
+	require.ErrorIs(t, err, backend.ErrConflict)
+	assert.Empty(t, fbOps(tr.take()), "UpdateRecord that lost")
+	_, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("two"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"append wal", "sync wal"}, fbOps(tr.take()), "UpdateRecord")
+	_, err = b.ListRecords(ctx, "", "", 10)
+	require.NoError(t, err)
+	assert.Empty(t, fbOps(tr.take()), "ListRecords with the log synced")
+	// What is in the log unsynced (appended by another process, say) is
+	// synced before a listing returns it.
+	require.NoError(t, b.DeleteBlob(ctx, "v1/blob"))
+	assert.Equal(t, []string{"append wal"}, fbOps(tr.take()), "DeleteBlob of a blob in the log")
+	_, err = b.ListRecords(ctx, "", "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sync wal"}, fbOps(tr.take()), "ListRecords")
+
+	// Close checkpoints the log: every new file synced before it is
+	// renamed, the directories synced before the log is removed.
+	require.NoError(t, b.PutBlob(ctx, "v1/kept", []byte("sealed")))
+	_, err = b.CreateRecord(ctx, "secret/b", []byte("three"))
+	require.NoError(t, err)
+	tr.take()
+	require.NoError(t, b.Close())
+	ops := fbOps(tr.take())
+	want := []string{
+		"append wal",                          // the seal (the log is synced already)
+		"sync tmp", "link wal", "dirsync wal", // the next log
+	}
+	require.GreaterOrEqual(t, len(ops), len(want))
+	assert.Equal(t, want, ops[:len(want)], "Close: sealing")
+	ops = ops[len(want):]
+	// secret/a, secret/b, v1/kept: three files; v1/blob: put and deleted
+	// in the same log, so never written.
+	assert.Equal(t, []string{"sync tmp", "sync tmp", "sync tmp"}, ops[:3], "Close: checkpoint's files")
+	assert.Equal(t, []string{"rename records", "remove blobs", "rename blobs", "rename records",
+		"dirsync records", "dirsync blobs", "remove wal", "dirsync wal"}, ops[3:], "Close: checkpoint")
 }
 
 // TestOpenRefusesLostDirectories checks that a complete store that lost

@@ -70,6 +70,27 @@ type config struct {
 	// "readdir", "opendir", "create", "sync", "rename", "link", "remove",
 	// "dirsync") and the path. Tests use it.
 	fileHook func(op, path string)
+
+	// version is the format version of a store Open creates; 0 means the
+	// newest. Tests create stores of version 1 with it.
+	version int
+
+	// sealSize, if not 0, replaces defaultSealSize. Tests make it small,
+	// so that logs are sealed and checkpointed often.
+	sealSize int64
+}
+
+// withFormatVersion sets config.version.
+func withFormatVersion(v int) Option {
+	return optionFunc(func(c *config) { c.version = v })
+}
+
+// newVersion returns the format version of a store Open creates.
+func (c *config) newVersion() int {
+	if c.version != 0 {
+		return c.version
+	}
+	return 2
 }
 
 // withFileHook sets config.fileHook.
@@ -89,6 +110,10 @@ func (c *config) note(op, path string) {
 type Backend struct {
 	dir, records, blobs, locks, tmp string // absolute paths
 	cfg                             config
+
+	// wal is the write-ahead log of a store of format version 2; nil for
+	// a store of version 1, whose writes replace files.
+	wal *wal
 
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
@@ -149,7 +174,8 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 	for i := range b.stripes {
 		b.stripes[i].sem = make(chan struct{}, 1)
 	}
-	if err := b.init(); err != nil {
+	version, err := b.init()
+	if err != nil {
 		return nil, err
 	}
 	b.cfg.note("opendir", b.records)
@@ -165,6 +191,14 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 	b.blobSync.init(b.blobsDir, b.blobs, b.cfg.note)
 	b.temps.start(b.newTemp)
 	b.removeStaleTemps()
+	if version == 2 {
+		if b.wal, err = openWAL(b); err != nil {
+			b.temps.close()
+			_ = b.recordsDir.Close()
+			_ = b.blobsDir.Close()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -228,36 +262,42 @@ func (s *dirSyncer) syncRaw() error {
 	return s.failed[target]
 }
 
-// init checks the store's FORMAT file, or creates the store if the
-// directory is missing, empty, or holds only an unfinished store (one whose
-// creator crashed before it wrote FORMAT).
-func (b *Backend) init() error {
+// init checks the store's FORMAT file, or creates a store of the newest
+// format version if the directory is missing, empty, or holds only an
+// unfinished store (one whose creator crashed before it wrote FORMAT). It
+// returns the store's format version.
+func (b *Backend) init() (int, error) {
 	formatPath := filepath.Join(b.dir, formatName)
 	for {
 		data, err := b.readFormat(formatPath)
 		if err == nil {
-			if err := checkFormat(formatPath, data); err != nil {
-				return err
+			version, err := checkFormat(formatPath, data)
+			if err != nil {
+				return 0, err
 			}
-			// A complete store has records/ and blobs/: one that lost
-			// either is damaged and must not be served as empty (a Sweep
-			// would then delete every blob). tmp/ and locks/ hold nothing
-			// durable and are recreated.
-			for _, d := range []string{b.records, b.blobs} {
+			// A complete store has records/ and blobs/ (and wal/ from
+			// version 2): one that lost any is damaged and must not be
+			// served as empty (a Sweep would then delete every blob).
+			// tmp/ and locks/ hold nothing durable and are recreated.
+			durable := []string{b.records, b.blobs}
+			if version == 2 {
+				durable = append(durable, filepath.Join(b.dir, walName))
+			}
+			for _, d := range durable {
 				if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-					return &corruptError{path: d, reason: "missing directory of a complete store"}
+					return 0, &corruptError{path: d, reason: "missing directory of a complete store"}
 				}
 			}
-			if err := b.makeSubdirs(); err != nil {
-				return err
+			if err := b.makeSubdirs(version); err != nil {
+				return 0, err
 			}
 			// The process that created the store may have died between
 			// writing FORMAT and syncing the directory: sync it before
 			// acknowledging anything written into this store.
-			return syncDir(b.dir)
+			return version, syncDir(b.dir)
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return 0, err
 		}
 		fi, err := os.Stat(b.dir)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -266,10 +306,10 @@ func (b *Backend) init() error {
 			err = mkdirAllSync(b.dir)
 		}
 		if err != nil {
-			return fmt.Errorf("filebackend: %w", err)
+			return 0, fmt.Errorf("filebackend: %w", err)
 		}
 		if fi != nil && !fi.IsDir() {
-			return fmt.Errorf("filebackend: %s is not a directory", b.dir)
+			return 0, fmt.Errorf("filebackend: %s is not a directory", b.dir)
 		}
 		if fi != nil {
 			err := b.checkUnfinished()
@@ -277,38 +317,47 @@ func (b *Backend) init() error {
 				continue // another process just finished creating the store
 			}
 			if err != nil {
-				return err
+				return 0, err
 			}
 		}
 		break
 	}
+	version := b.cfg.newVersion()
 	if err := os.Chmod(b.dir, dirMode); err != nil {
-		return fmt.Errorf("filebackend: %w", err)
+		return 0, fmt.Errorf("filebackend: %w", err)
 	}
-	if err := b.makeSubdirs(); err != nil {
-		return err
+	if err := b.makeSubdirs(version); err != nil {
+		return 0, err
 	}
 	// FORMAT comes last and atomically (link of a complete temp file), so
 	// that its presence means the store is complete. Another process may
 	// be creating the store at the same time: if its FORMAT won the link,
 	// check it.
-	tmp, err := b.writeTemp([]byte(formatText))
+	text := formatText2
+	if version == 1 {
+		text = formatText1
+	}
+	tmp, err := b.writeTemp([]byte(text))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	err = os.Link(tmp, formatPath)
 	_ = os.Remove(tmp)
 	if errors.Is(err, fs.ErrExist) {
 		data, err := b.readFormat(formatPath)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		return checkFormat(formatPath, data)
+		version, err := checkFormat(formatPath, data)
+		if err != nil {
+			return 0, err
+		}
+		return version, b.makeSubdirs(version)
 	}
 	if err != nil {
-		return fmt.Errorf("filebackend: %w", err)
+		return 0, fmt.Errorf("filebackend: %w", err)
 	}
-	return syncDir(b.dir)
+	return version, syncDir(b.dir)
 }
 
 // mkdirAllSync creates dir and any missing ancestors (mode 0700), syncing
@@ -373,7 +422,7 @@ func (b *Backend) checkUnfinished() error {
 		switch name {
 		case locksName, tmpName:
 			continue
-		case recordsName, blobsName:
+		case recordsName, blobsName, walName:
 			sub := filepath.Join(b.dir, name)
 			b.cfg.note("readdir", sub)
 			entries, err := readDirNames(sub)
@@ -393,10 +442,15 @@ func (b *Backend) checkUnfinished() error {
 	return nil
 }
 
-// makeSubdirs creates the subdirectories of the layout that do not exist.
-func (b *Backend) makeSubdirs() error {
+// makeSubdirs creates the subdirectories of the layout of format version
+// that do not exist.
+func (b *Backend) makeSubdirs(version int) error {
 	made := false
-	for _, d := range []string{b.tmp, b.locks, b.records, b.blobs} {
+	dirs := []string{b.tmp, b.locks, b.records, b.blobs}
+	if version == 2 {
+		dirs = append(dirs, filepath.Join(b.dir, walName))
+	}
+	for _, d := range dirs {
 		err := os.Mkdir(d, dirMode)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -456,9 +510,13 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	var errs []error
+	if b.wal != nil {
+		errs = append(errs, b.wal.close())
+	}
 	// Blobs still pending are ones no record refers to yet; flush them
 	// anyway, as PutBlob promises they will be.
-	errs := []error{b.blobSync.sync(), b.blobSync.close()}
+	errs = append(errs, b.blobSync.sync(), b.blobSync.close())
 	b.temps.close()
 	for i := range b.stripes {
 		if f := b.stripes[i].f; f != nil {
@@ -655,13 +713,21 @@ func newRevision(not uint64) uint64 {
 // holder has the lock it waits, until ctx is done, in which case it returns
 // ctx.Err() and holds nothing.
 func (b *Backend) lockRecord(ctx context.Context, key string) (unlock func(), err error) {
-	s := &b.stripes[stripeOf(key)]
+	return b.lockStripe(ctx, &b.stripes[stripeOf(key)], lockFileName(stripeOf(key)))
+}
+
+// lockStripe takes the lock s, whose lock file is locks/name: s.sem in this
+// Backend, then an exclusive flock on the file across Backends and
+// processes. It returns the function that releases both. While another
+// holder has the lock it waits, until ctx is done, in which case it returns
+// ctx.Err() and holds nothing.
+func (b *Backend) lockStripe(ctx context.Context, s *stripe, name string) (unlock func(), err error) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	path := filepath.Join(b.locks, lockFileName(stripeOf(key)))
+	path := filepath.Join(b.locks, name)
 	for {
 		if s.f == nil {
 			b.cfg.note("open", path)
@@ -732,6 +798,9 @@ func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint6
 	if err := checkKey(key); err != nil {
 		return backend.Record{}, err
 	}
+	if b.wal != nil {
+		return b.wal.getRecord(key, knownRevision)
+	}
 	r, err := b.readRecord(key)
 	if err != nil {
 		return backend.Record{}, err
@@ -773,6 +842,9 @@ func (b *Backend) putRecord(ctx context.Context, key string, update bool, revisi
 	defer end()
 	if err := checkWrite(key, data); err != nil {
 		return 0, err
+	}
+	if b.wal != nil {
+		return b.wal.putRecord(ctx, key, update, revision, data)
 	}
 	rev := newRevision(0)
 	tmp, err := b.writeTempWithBlobs(encodeRecord(key, rev, data))
@@ -866,6 +938,9 @@ func (b *Backend) DeleteRecord(ctx context.Context, key string, revision uint64)
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	if b.wal != nil {
+		return b.wal.deleteRecord(ctx, key, revision)
+	}
 	unlock, err := b.lockRecord(ctx, key)
 	if err != nil {
 		return err
@@ -907,6 +982,9 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	defer end()
 	if err := checkWrite(key, data); err != nil {
 		return err
+	}
+	if b.wal != nil {
+		return b.wal.putBlob(ctx, key, data)
 	}
 	path := b.blobPath(key)
 	if strings.HasPrefix(fileStem(key), hashedNamePrefix) {
@@ -970,6 +1048,14 @@ func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	if b.wal != nil {
+		return b.wal.getBlob(key)
+	}
+	return b.readBlob(key)
+}
+
+// readBlob reads and checks the blob file of key.
+func (b *Backend) readBlob(key string) ([]byte, error) {
 	path := b.blobPath(key)
 	buf, err := b.readFile(path, maxBlobFileSize)
 	if err != nil {
@@ -1000,6 +1086,9 @@ func (b *Backend) DeleteBlob(ctx context.Context, key string) error {
 	defer end()
 	if err := checkKey(key); err != nil {
 		return err
+	}
+	if b.wal != nil {
+		return b.wal.deleteBlob(ctx, key)
 	}
 	b.cfg.note("remove", b.blobPath(key))
 	err = os.Remove(b.blobPath(key))
@@ -1100,6 +1189,9 @@ func (b *Backend) ListRecords(ctx context.Context, prefix, after string, limit i
 		return nil, err
 	}
 	defer end()
+	if b.wal != nil {
+		return b.wal.listRecords(prefix, after, limit)
+	}
 	entries, err := b.listDir(b.records, recordSuffix, recordMagic, recordKeyOffset, func(k string) bool {
 		return strings.HasPrefix(k, prefix) && k > after
 	})
@@ -1142,6 +1234,9 @@ func (b *Backend) ListBlobs(ctx context.Context, after string, limit int) ([]str
 		return nil, err
 	}
 	defer end()
+	if b.wal != nil {
+		return b.wal.listBlobs(after, limit)
+	}
 	entries, err := b.listDir(b.blobs, blobSuffix, blobMagic, blobKeyOffset, func(k string) bool { return k > after })
 	if err != nil {
 		return nil, err

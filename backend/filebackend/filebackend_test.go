@@ -195,9 +195,30 @@ func fbDamage(t *testing.T, path string, check func(what string)) {
 
 func TestCorruption(t *testing.T) {
 	t.Parallel()
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprintf("Version%d", v), func(t *testing.T) {
+			t.Parallel()
+			fbCorruptFiles(t, v)
+		})
+	}
+	fbCorruptFormat(t)
+}
+
+// fbCheckpoint moves what the log of a store of format version 2 holds into
+// record and blob files.
+func fbCheckpoint(t *testing.T, b *Backend) {
+	t.Helper()
+	if b.wal != nil {
+		require.NoError(t, b.wal.checkpointAll())
+	}
+}
+
+// fbCorruptFiles damages record and blob files of a store of format
+// version v and checks that every read of them reports the damage.
+func fbCorruptFiles(t *testing.T, v int) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	b := fbOpen(t, dir)
+	b := fbOpen(t, dir, withFormatVersion(v))
 	longKey := fbLongKey("long/", 200)
 	recData := []byte(strings.Repeat("record data ", 20))
 	blobData := bytes.Repeat([]byte("blob data "), 500)
@@ -206,6 +227,11 @@ func TestCorruption(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, b.PutBlob(ctx, "blob", blobData))
+	// In a store of version 2, the records and blob are in files once the
+	// log is checkpointed, and read from them by a Backend whose index
+	// does not have them.
+	fbCheckpoint(t, b)
+	b = fbOpen(t, dir)
 
 	for name, key := range map[string]string{"Short": "rec", "Hashed": longKey} {
 		t.Run("Record/"+name, func(t *testing.T) {
@@ -254,6 +280,7 @@ func TestCorruption(t *testing.T) {
 		_, err := b.CreateRecord(ctx, key, []byte("x"))
 		require.NoError(t, err)
 		require.NoError(t, b.PutBlob(ctx, key, []byte("x")))
+		fbCheckpoint(t, b)
 		for _, tc := range []struct {
 			name string
 			path string
@@ -331,6 +358,11 @@ func TestCorruption(t *testing.T) {
 		fbCheckCorrupt(t, err, path, "ListRecords")
 	})
 
+}
+
+// fbCorruptFormat damages the FORMAT file.
+func fbCorruptFormat(t *testing.T) {
+	ctx := t.Context()
 	t.Run("Format", func(t *testing.T) {
 		dir := t.TempDir()
 		b, err := Open(dir)
@@ -347,18 +379,18 @@ func TestCorruption(t *testing.T) {
 			}
 			assert.Contains(t, err.Error(), path, "Open with FORMAT %s: error does not name the file", what)
 		})
-		require.NoError(t, os.WriteFile(path, []byte("secretstore filebackend 2\n"), 0o600))
+		require.NoError(t, os.WriteFile(path, []byte("secretstore filebackend 3\n"), 0o600))
 		_, err = Open(dir)
 		if assert.Error(t, err) {
 			assert.NotErrorIs(t, err, ErrCorrupt)
-			assert.Contains(t, err.Error(), "version 2 is not supported")
+			assert.Contains(t, err.Error(), "version 3 is not supported")
 		}
 		require.NoError(t, os.Remove(path))
 		_, err = Open(dir)
 		if assert.Error(t, err, "Open of a store without FORMAT") {
 			assert.Contains(t, err.Error(), "no FORMAT")
 		}
-		require.NoError(t, os.WriteFile(path, []byte(formatText), 0o600))
+		require.NoError(t, os.WriteFile(path, []byte(formatText2), 0o600))
 		b = fbOpen(t, dir)
 		_, err = b.GetRecord(ctx, "k", 0)
 		assert.NoError(t, err, "GetRecord after FORMAT is restored")
@@ -375,8 +407,8 @@ func TestOpen(t *testing.T) {
 		assert.Equal(t, dir, b.Dir())
 		data, err := os.ReadFile(filepath.Join(dir, formatName))
 		require.NoError(t, err)
-		assert.Equal(t, "secretstore filebackend 1\n", string(data))
-		for _, sub := range []string{recordsName, blobsName, locksName, tmpName} {
+		assert.Equal(t, "secretstore filebackend 2\n", string(data))
+		for _, sub := range []string{recordsName, blobsName, locksName, tmpName, walName} {
 			assert.DirExists(t, filepath.Join(dir, sub))
 		}
 	})
@@ -593,9 +625,20 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 // opens one file and lists no directory.
 func TestOpenIsLazy(t *testing.T) {
 	t.Parallel()
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprintf("Version%d", v), func(t *testing.T) {
+			t.Parallel()
+			fbCheckOpenIsLazy(t, v)
+		})
+	}
+}
+
+// fbCheckOpenIsLazy checks that opening a store of format version v with
+// many records reads none of them, and that a read opens one file.
+func fbCheckOpenIsLazy(t *testing.T, v int) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	b := fbOpen(t, dir)
+	b := fbOpen(t, dir, withFormatVersion(v))
 	const n = 1000
 	key := func(i int) string {
 		if i%100 == 0 {
@@ -640,11 +683,18 @@ func TestOpenIsLazy(t *testing.T) {
 		return out
 	}
 
+	// Closing a store of version 2 checkpoints its log: the next Open
+	// reads an empty log, and the records are in their files.
+	require.NoError(t, b.Close())
 	b2 := fbOpen(t, dir, hook)
 	opened := take()
 	assert.Empty(t, inside(opened, b2.records), "Open touched records")
 	assert.Empty(t, inside(opened, b2.blobs), "Open touched blobs")
-	assert.LessOrEqual(t, len(opened), 10, "Open's file operations: %q", opened)
+	assert.LessOrEqual(t, len(opened), 12, "Open's file operations: %q", opened)
+	if v == 2 {
+		require.Len(t, b2.wal.gens, 1)
+		assert.Equal(t, int64(logHeaderSize), b2.wal.gens[0].end, "the log after Close")
+	}
 
 	for _, i := range []int{7, 100, 500} { // short and hashed names
 		k := key(i)
@@ -672,14 +722,33 @@ func TestOpenIsLazy(t *testing.T) {
 
 func TestCloseReleasesLocks(t *testing.T) {
 	t.Parallel()
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprintf("Version%d", v), func(t *testing.T) {
+			t.Parallel()
+			fbCheckCloseReleasesLocks(t, v)
+		})
+	}
+}
+
+// fbCheckCloseReleasesLocks checks, in a store of format version v, that a
+// writer waits for the lock another Backend holds, until its context ends,
+// and gets it once the holder's lock file is closed (as when it dies).
+func fbCheckCloseReleasesLocks(t *testing.T, v int) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	b1, err := Open(dir)
+	b1, err := Open(dir, withFormatVersion(v))
 	require.NoError(t, err)
 	rev, err := b1.CreateRecord(ctx, "k", []byte("v"))
 	require.NoError(t, err)
-	// Hold the stripe lock of "k" in b1, as a writer that stopped would.
-	_, err = b1.lockRecord(ctx, "k")
+	// Hold the lock that a write of "k" takes in b1 (the stripe of "k" in
+	// version 1, the log's in version 2), as a writer that stopped would.
+	held := &b1.stripes[stripeOf("k")]
+	if b1.wal != nil {
+		held = &b1.wal.appendLock
+		_, err = b1.lockStripe(ctx, held, appendLockName)
+	} else {
+		_, err = b1.lockRecord(ctx, "k")
+	}
 	require.NoError(t, err)
 
 	b2 := fbOpen(t, dir)
@@ -693,8 +762,9 @@ func TestCloseReleasesLocks(t *testing.T) {
 
 	// Closing the file description releases the flock, as the death of
 	// the process would.
-	require.NoError(t, b1.stripes[stripeOf("k")].f.Close())
-	b1.stripes[stripeOf("k")].f = nil
+	require.NoError(t, held.f.Close())
+	held.f = nil
+	<-held.sem
 	rev2, err := b2.UpdateRecord(ctx, "k", rev, []byte("after"))
 	require.NoError(t, err)
 	assert.NotEqual(t, rev, rev2)

@@ -12,12 +12,12 @@ import (
 	"strings"
 )
 
-// The constants of on-disk format version 1, described in the package doc.
-// Changing any of them changes the format.
+// The constants of on-disk format versions 1 and 2, described in the
+// package doc. Changing any of them changes the format.
 const (
-	formatVersion = 1
 	formatName    = "FORMAT"
-	formatText    = "secretstore filebackend 1\n"
+	formatText1   = "secretstore filebackend 1\n"
+	formatText2   = "secretstore filebackend 2\n"
 	formatPrefix  = "secretstore filebackend "
 	maxFormatSize = 4096
 
@@ -25,6 +25,7 @@ const (
 	blobsName   = "blobs"
 	locksName   = "locks"
 	tmpName     = "tmp"
+	walName     = "wal" // format 2 only
 
 	recordMagic = "SSR1"
 	blobMagic   = "SSB1"
@@ -216,18 +217,178 @@ func headerKey(head []byte, magic string, keyOffset int) (string, error) {
 	return string(head[keyOffset : keyOffset+klen]), nil
 }
 
-// checkFormat checks the content of the FORMAT file at path.
-func checkFormat(path string, data []byte) error {
-	s := string(data)
-	if s == formatText {
-		return nil
-	}
-	if v, ok := strings.CutPrefix(s, formatPrefix); ok {
-		if v, ok := strings.CutSuffix(v, "\n"); ok {
-			if n, err := strconv.ParseUint(v, 10, 32); err == nil && strconv.FormatUint(n, 10) == v {
-				return fmt.Errorf("filebackend: %s: on-disk format version %d is not supported: this version of the package reads version %d only", path, n, formatVersion)
+// checkFormat checks the content of the FORMAT file at path and returns the
+// store's format version, 1 or 2.
+func checkFormat(path string, data []byte) (int, error) {
+	switch s := string(data); s {
+	case formatText1:
+		return 1, nil
+	case formatText2:
+		return 2, nil
+	default:
+		if v, ok := strings.CutPrefix(s, formatPrefix); ok {
+			if v, ok := strings.CutSuffix(v, "\n"); ok {
+				if n, err := strconv.ParseUint(v, 10, 32); err == nil && strconv.FormatUint(n, 10) == v {
+					return 0, fmt.Errorf("filebackend: %s: on-disk format version %d is not supported: this version of the package reads versions 1 and 2 only", path, n)
+				}
 			}
 		}
 	}
-	return &corruptError{path: path, reason: fmt.Sprintf("unrecognized content, want %q", formatText)}
+	return 0, &corruptError{path: path, reason: fmt.Sprintf("unrecognized content, want %q", formatText2)}
+}
+
+// The write-ahead log of format version 2, described in the package doc.
+const (
+	logMagic      = "SSL2"
+	logSuffix     = ".log"
+	logHeaderSize = 4 + 8 + crcLen // magic, generation, CRC-32C
+
+	// entryHeaderSize is the length and the CRC-32C before an entry's body.
+	entryHeaderSize = 4 + crcLen
+	// entryFixedSize is the body of an entry up to its key: kind,
+	// revision, key length.
+	entryFixedSize = 1 + 8 + 2
+	maxEntryBody   = entryFixedSize + maxKeyLen + maxDataLen
+
+	appendLockName     = "wal.lock"
+	checkpointLockName = "checkpoint.lock"
+)
+
+// entryKind is the kind of a log entry.
+type entryKind byte
+
+// The kinds of log entry. A seal is the last entry of a log that has a
+// successor.
+const (
+	kindRecordPut    entryKind = 1
+	kindRecordDelete entryKind = 2
+	kindBlobPut      entryKind = 3
+	kindBlobDelete   entryKind = 4
+	kindSeal         entryKind = 5
+)
+
+// logEntry is a decoded log entry. data aliases the buffer it was decoded
+// from.
+type logEntry struct {
+	kind entryKind
+	rev  uint64 // the record's new revision for kindRecordPut, else 0
+	key  string // empty for kindSeal
+	data []byte // for kindRecordPut and kindBlobPut, never nil; else nil
+}
+
+// logName returns the file name of the log of generation gen.
+func logName(gen uint64) string {
+	return fmt.Sprintf("%016x%s", gen, logSuffix)
+}
+
+// parseLogName returns the generation of the log file name, or ok false if
+// name is not the name of a log.
+func parseLogName(name string) (gen uint64, ok bool) {
+	stem, ok := strings.CutSuffix(name, logSuffix)
+	if !ok || len(stem) != 16 {
+		return 0, false
+	}
+	gen, err := strconv.ParseUint(stem, 16, 64)
+	if err != nil || gen == 0 || logName(gen) != name {
+		return 0, false
+	}
+	return gen, true
+}
+
+// encodeLogHeader returns the header of the log of generation gen.
+func encodeLogHeader(gen uint64) []byte {
+	buf := make([]byte, 0, logHeaderSize)
+	buf = append(buf, logMagic...)
+	buf = binary.BigEndian.AppendUint64(buf, gen)
+	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+}
+
+// checkLogHeader checks that buf starts with the header of the log of
+// generation gen.
+func checkLogHeader(buf []byte, gen uint64) error {
+	if len(buf) < logHeaderSize {
+		return fmt.Errorf("truncated header: %d bytes", len(buf))
+	}
+	if string(buf[:4]) != logMagic {
+		return fmt.Errorf("bad magic %q, want %q", buf[:4], logMagic)
+	}
+	if got, want := crc32.Checksum(buf[:12], castagnoli), binary.BigEndian.Uint32(buf[12:16]); got != want {
+		return fmt.Errorf("header checksum mismatch: computed %08x, stored %08x", got, want)
+	}
+	if g := binary.BigEndian.Uint64(buf[4:12]); g != gen {
+		return fmt.Errorf("header names generation %d, the file name %d", g, gen)
+	}
+	return nil
+}
+
+// appendEntry appends the encoding of e to buf. The caller has checked the
+// bounds of key and data.
+func appendEntry(buf []byte, e logEntry) []byte {
+	start := len(buf)
+	body := entryFixedSize + len(e.key) + len(e.data)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(body))
+	buf = append(buf, 0, 0, 0, 0) // CRC, below
+	buf = append(buf, byte(e.kind))
+	buf = binary.BigEndian.AppendUint64(buf, e.rev)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(e.key)))
+	buf = append(buf, e.key...)
+	buf = append(buf, e.data...)
+	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+entryHeaderSize:], castagnoli))
+	return buf
+}
+
+// errShortEntry reports that a buffer ends inside an entry: the rest of it
+// has not been written yet, or was cut short by a crash.
+var errShortEntry = errors.New("entry cut short")
+
+// decodeEntry decodes the entry at the start of buf and returns it with its
+// encoded size. It returns errShortEntry if buf ends before the entry's
+// length says it does, and another error, describing the damage, if the
+// entry is malformed.
+func decodeEntry(buf []byte) (logEntry, int, error) {
+	if len(buf) < entryHeaderSize {
+		return logEntry{}, 0, errShortEntry
+	}
+	body := binary.BigEndian.Uint32(buf)
+	if body < entryFixedSize || body > maxEntryBody {
+		return logEntry{}, 0, fmt.Errorf("entry length %d out of range", body)
+	}
+	size := entryHeaderSize + int(body)
+	if len(buf) < size {
+		return logEntry{}, 0, errShortEntry
+	}
+	b := buf[entryHeaderSize:size:size]
+	if got, want := crc32.Checksum(b, castagnoli), binary.BigEndian.Uint32(buf[4:]); got != want {
+		return logEntry{}, 0, fmt.Errorf("entry checksum mismatch: computed %08x, stored %08x", got, want)
+	}
+	e := logEntry{kind: entryKind(b[0]), rev: binary.BigEndian.Uint64(b[1:9])}
+	klen := int(binary.BigEndian.Uint16(b[9:11]))
+	if entryFixedSize+klen > len(b) {
+		return logEntry{}, 0, fmt.Errorf("key length %d exceeds the entry", klen)
+	}
+	e.key = string(b[entryFixedSize : entryFixedSize+klen])
+	rest := b[entryFixedSize+klen:]
+	switch e.kind {
+	case kindRecordPut, kindBlobPut:
+		if klen < 1 || klen > maxKeyLen {
+			return logEntry{}, 0, fmt.Errorf("key length %d out of range", klen)
+		}
+		if len(rest) > maxDataLen {
+			return logEntry{}, 0, fmt.Errorf("data length %d out of range", len(rest))
+		}
+		if (e.kind == kindRecordPut) != (e.rev != 0) {
+			return logEntry{}, 0, fmt.Errorf("revision %d in an entry of kind %d", e.rev, e.kind)
+		}
+		e.data = rest
+	case kindRecordDelete, kindBlobDelete, kindSeal:
+		if (e.kind == kindSeal) != (klen == 0) || klen > maxKeyLen {
+			return logEntry{}, 0, fmt.Errorf("key length %d in an entry of kind %d", klen, e.kind)
+		}
+		if e.rev != 0 || len(rest) != 0 {
+			return logEntry{}, 0, fmt.Errorf("revision or data in an entry of kind %d", e.kind)
+		}
+	default:
+		return logEntry{}, 0, fmt.Errorf("unknown entry kind %d", e.kind)
+	}
+	return e, size, nil
 }
