@@ -6,3 +6,6 @@ package filebackend
 func WithSealSize(n int64) Option {
 	return optionFunc(func(c *config) { c.sealSize = n })
 }
+
+// withSealSize is WithSealSize for the tests of package filebackend.
+var withSealSize = WithSealSize

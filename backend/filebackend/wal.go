@@ -3,6 +3,7 @@ package filebackend
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/secretstore/secretstore/backend"
 )
@@ -49,8 +51,10 @@ type wal struct {
 	syncing bool
 	syncErr error // a failed fdatasync: every later write fails
 
-	wrote atomic.Bool    // this Backend appended something
-	bg    sync.WaitGroup // background checkpoints
+	wrote       atomic.Bool    // this Backend appended something
+	sealing     atomic.Bool    // a goroutine of this Backend is sealing the log
+	ckptRunning atomic.Bool    // a background checkpoint of this Backend runs
+	bg          sync.WaitGroup // background checkpoints
 }
 
 // logGen is one log file and the index of what it holds.
@@ -60,6 +64,7 @@ type logGen struct {
 	f    *os.File
 
 	end     int64 // the valid entries parsed (or written) end here
+	alloc   int64 // the file's size as last known: zeros from end to here
 	sealed  bool  // a seal entry was parsed (or it is known to have a successor)
 	records map[string]logRef
 	blobs   map[string]logRef
@@ -83,6 +88,9 @@ func newLogGen(gen uint64, path string, f *os.File) *logGen {
 		records: map[string]logRef{}, blobs: map[string]logRef{}}
 }
 
+// openLockWait is how long Open waits for the append lock.
+const openLockWait = 100 * time.Millisecond
+
 // openWAL opens the log of the store of b, creating the first log of a new
 // store, and reads the live logs into the index.
 func openWAL(b *Backend) (*wal, error) {
@@ -95,24 +103,42 @@ func openWAL(b *Backend) (*wal, error) {
 	if w.dirF, err = os.Open(w.dir); err != nil {
 		return nil, fmt.Errorf("filebackend: %w", err)
 	}
+	// Read the logs holding the append lock, so that nothing is being
+	// written: what does not check is then damage, or an append a crash
+	// cut short, and not one in progress. If another Backend holds the
+	// lock for long (a writer stopped in a debugger), read as a reader
+	// does, and leave those checks to the next writer.
+	mode := parseOpen
+	lctx, cancel := context.WithTimeout(context.Background(), openLockWait)
+	unlock, err := b.lockStripe(lctx, &w.appendLock, appendLockName)
+	cancel()
+	switch {
+	case err == nil:
+		defer unlock()
+	case errors.Is(err, context.DeadlineExceeded):
+		mode = parseReader
+	default:
+		_ = w.closeFiles()
+		return nil, err
+	}
 	w.mu.Lock()
-	err = w.loadLocked(context.Background())
+	err = w.loadLocked(context.Background(), mode)
 	w.mu.Unlock()
 	if err != nil {
-		w.closeFiles()
+		_ = w.closeFiles()
 		return nil, err
 	}
 	if len(w.gens) > 1 {
 		// A crash or a Backend still at work left a sealed log:
 		// checkpoint it, or wait for whoever is doing so.
-		w.bg.Go(func() { _ = w.checkpointOlder() })
+		w.startCheckpoint()
 	}
 	return w, nil
 }
 
 // loadLocked replaces the index by one of the logs now in wal/, creating
 // the first log if there is none. w.mu is held.
-func (w *wal) loadLocked(ctx context.Context) error {
+func (w *wal) loadLocked(ctx context.Context, mode parseMode) error {
 	for _, g := range w.gens {
 		w.drop(g)
 	}
@@ -123,7 +149,7 @@ func (w *wal) loadLocked(ctx context.Context) error {
 			return err
 		}
 		if len(gens) == 0 {
-			if err := w.createFirst(ctx); err != nil {
+			if err := w.createFirst(ctx, mode); err != nil {
 				return err
 			}
 			continue
@@ -150,7 +176,7 @@ func (w *wal) loadLocked(ctx context.Context) error {
 			continue
 		}
 		for i, g := range opened {
-			if err := w.parse(g, false); err != nil {
+			if err := w.parse(g, mode); err != nil {
 				for _, g := range opened {
 					_ = g.f.Close()
 				}
@@ -203,16 +229,23 @@ func (w *wal) openGen(gen uint64) (*logGen, error) {
 		_ = f.Close()
 		return nil, corrupt(path, err)
 	}
-	return newLogGen(gen, path, f), nil
+	g := newLogGen(gen, path, f)
+	if fi, err := f.Stat(); err == nil {
+		g.alloc = fi.Size()
+	}
+	return g, nil
 }
 
-// createFirst creates the log of generation 1 unless a log exists.
-func (w *wal) createFirst(ctx context.Context) error {
-	unlock, err := w.b.lockStripe(ctx, &w.appendLock, appendLockName)
-	if err != nil {
-		return err
+// createFirst creates the log of generation 1 unless a log exists. The
+// caller holds the append lock if mode is not parseReader.
+func (w *wal) createFirst(ctx context.Context, mode parseMode) error {
+	if mode == parseReader {
+		unlock, err := w.b.lockStripe(ctx, &w.appendLock, appendLockName)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	gens, err := w.listGens()
 	if err != nil || len(gens) > 0 {
 		return err
@@ -242,70 +275,177 @@ func (w *wal) createGen(gen uint64) error {
 	return nil
 }
 
-// parse reads the entries of g past g.end into its index, stopping at the
-// end of the file, at a seal, or at an entry cut short (being written by
-// another process, or torn by a crash). Damage anywhere but in the last
-// entry is corruption, reported with the file's name: a log is only ever
-// appended to, so only its last entry can be incomplete. If truncate, the
-// caller holds the append lock, so that nothing is being written, and an
-// incomplete last entry is cut off the file.
-func (w *wal) parse(g *logGen, truncate bool) error {
-	fi, err := g.f.Stat()
-	if err != nil {
-		return fmt.Errorf("filebackend: %w", err)
-	}
-	size := fi.Size()
-	if size < g.end {
-		return &corruptError{path: g.path, reason: fmt.Sprintf("log shrank to %d bytes, %d were read", size, g.end)}
-	}
-	if size == g.end || g.sealed {
+// parseWindow is how much of a log parse reads at a time.
+const parseWindow = 256 << 10
+
+// zeroChunk is how far ahead of its end a log is filled with zeros.
+// Appending over zeros written earlier changes neither the file's size
+// nor its block map, so the fdatasync that makes the append durable
+// flushes data only, not the file system's journal: it costs about half
+// as much as one after a plain append.
+const zeroChunk = 1 << 20
+
+// zeros is a chunk of zeros to write.
+var zeros = make([]byte, 64<<10)
+
+// parse reads the entries of g past g.end into its index. It stops at the
+// end of the log, which is the first entry whose length is zero (the log
+// is filled with zeros ahead of its end), at a seal, or at an entry that
+// does not check, which is the last one being written by another process
+// or cut short by a crash if nothing but zeros follows it, and corruption,
+// reported with the file's name, if anything else does: a log is only
+// ever appended to. With mode parseWriter, the caller holds the append
+// lock, so that nothing is being written, and an entry cut short is
+// overwritten with zeros; with parseOpen, parse also checks that nothing
+// but zeros follows the end.
+func (w *wal) parse(g *logGen, mode parseMode) error {
+	if g.sealed {
 		return nil
 	}
-	buf := make([]byte, size-g.end)
-	n, err := g.f.ReadAt(buf, g.end)
-	if err != nil && !errors.Is(err, io.EOF) {
+	defer func() { g.written.Store(g.end) }()
+	// Most often nothing was appended: zeros follow the end.
+	var head [entryHeaderSize]byte
+	if _, err := g.f.ReadAt(head[:], g.end); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	buf = buf[:n]
-	off := 0
-	for off < len(buf) {
-		e, n, err := decodeEntry(buf[off:])
-		if err != nil {
-			if !errors.Is(err, errShortEntry) && !tornTail(buf[off:]) {
-				return corrupt(g.path, fmt.Errorf("at offset %d: %w", g.end+int64(off), err))
-			}
-			if truncate {
-				w.b.cfg.note("truncate", g.path)
-				if err := g.f.Truncate(g.end + int64(off)); err != nil {
-					return fmt.Errorf("filebackend: %w", err)
-				}
-			}
-			break
+	if head == [entryHeaderSize]byte{} && mode != parseOpen {
+		return nil
+	}
+	window := make([]byte, parseWindow)
+	for {
+		buf := window
+		n, err := g.f.ReadAt(buf, g.end)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("filebackend: %w", err)
 		}
-		g.apply(e, g.end+int64(off), n)
-		off += n
-		if e.kind == kindSeal {
-			break
+		buf, eof := buf[:n], n < len(window)
+		off := 0
+		for off < len(buf) {
+			e, size, err := decodeEntry(buf[off:])
+			if errors.Is(err, errShortEntry) && !eof {
+				if off > 0 {
+					break // read on from this entry
+				}
+				// An entry longer than the window: read it whole.
+				buf = make([]byte, entryHeaderSize+maxEntryBody)
+				m, rerr := g.f.ReadAt(buf, g.end)
+				if rerr != nil && !errors.Is(rerr, io.EOF) {
+					return fmt.Errorf("filebackend: %w", rerr)
+				}
+				buf, eof = buf[:m], m < len(buf)
+				e, size, err = decodeEntry(buf)
+			}
+			if err != nil {
+				g.end += int64(off)
+				return w.stopAt(g, g.end, buf[off:], mode)
+			}
+			g.apply(e, g.end+int64(off), size)
+			off += size
+			if e.kind == kindSeal {
+				g.end += int64(off)
+				return nil
+			}
+		}
+		g.end += int64(off)
+		if eof && off == len(buf) {
+			return w.stopAt(g, g.end, nil, mode)
 		}
 	}
-	g.end += int64(off)
-	g.written.Store(g.end)
+}
+
+// parseMode says who calls parse, and what it may conclude.
+type parseMode int
+
+const (
+	// parseReader: a reader, while another process may be appending.
+	parseReader parseMode = iota
+	// parseWriter: a writer holding the append lock.
+	parseWriter
+	// parseOpen: Open, holding the append lock.
+	parseOpen
+)
+
+// stopAt handles what is at off in g, where parse found no entry that
+// checks: rest is what parse read from there (it reads more if it needs
+// to). It returns nil at the end of the log, or at an entry cut short
+// (which a writer overwrites with zeros), and a corruption error else.
+func (w *wal) stopAt(g *logGen, off int64, rest []byte, mode parseMode) error {
+	head := make([]byte, entryHeaderSize)
+	copy(head, rest)
+	if len(rest) < entryHeaderSize {
+		if _, err := g.f.ReadAt(head, off); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("filebackend: %w", err)
+		}
+	}
+	body := int64(binary.BigEndian.Uint32(head))
+	if body == 0 && !slices.ContainsFunc(head, func(c byte) bool { return c != 0 }) {
+		// The end of the log.
+		if mode == parseOpen {
+			return w.checkZeros(g, off)
+		}
+		return nil
+	}
+	if body < entryFixedSize || body > maxEntryBody {
+		return corrupt(g.path, fmt.Errorf("at offset %d: entry length %d out of range", off, body))
+	}
+	next := off + entryHeaderSize + body
+	after := make([]byte, entryHeaderSize)
+	if _, err := g.f.ReadAt(after, next); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	if slices.ContainsFunc(after, func(c byte) bool { return c != 0 }) {
+		// Data follows an entry that does not check: not the last one.
+		return corrupt(g.path, fmt.Errorf("at offset %d: entry does not check and is not the last", off))
+	}
+	if mode == parseReader {
+		return nil // being written, or cut short: a writer will see
+	}
+	if mode == parseOpen {
+		if err := w.checkZeros(g, next); err != nil {
+			return err
+		}
+	}
+	// Cut short by a crash: nothing is being written (the caller holds
+	// the append lock, or opens the store), and the entry was never
+	// acknowledged. A writer clears it, so that the entry it appends
+	// here is followed by zeros.
+	if mode != parseReader {
+		w.b.cfg.note("truncate", g.path)
+		if err := writeZeros(g.f, off, next); err != nil {
+			return fmt.Errorf("filebackend: %w", err)
+		}
+	}
 	return nil
 }
 
-// tornTail reports whether buf, the bytes of a log from an entry that does
-// not decode to the end of the file, can be an append cut short: zeros (a
-// file extended whose data never reached the disk), or one entry whose
-// length reaches the end of the file.
-func tornTail(buf []byte) bool {
-	if !slices.ContainsFunc(buf, func(c byte) bool { return c != 0 }) {
-		return true
+// checkZeros checks that nothing but zeros follows off in g.
+func (w *wal) checkZeros(g *logGen, off int64) error {
+	buf := make([]byte, parseWindow)
+	for {
+		n, err := g.f.ReadAt(buf, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("filebackend: %w", err)
+		}
+		if i := slices.IndexFunc(buf[:n], func(c byte) bool { return c != 0 }); i >= 0 {
+			return corrupt(g.path, fmt.Errorf("at offset %d: data after the end of the log", off+int64(i)))
+		}
+		if n < len(buf) {
+			return nil
+		}
+		off += int64(n)
 	}
-	if len(buf) < entryHeaderSize {
-		return true
+}
+
+// writeZeros writes zeros to f from off to end.
+func writeZeros(f *os.File, off, end int64) error {
+	for off < end {
+		n := min(end-off, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
 	}
-	body := int64(buf[0])<<24 | int64(buf[1])<<16 | int64(buf[2])<<8 | int64(buf[3])
-	return body >= entryFixedSize && body <= maxEntryBody && entryHeaderSize+body >= int64(len(buf))
+	return nil
 }
 
 // apply records in g's index the entry e, found at off with encoded size n.
@@ -333,10 +473,14 @@ func (g *logGen) apply(e logEntry, off int64, n int) {
 // which may still be being checkpointed, and drops older ones, which are
 // checkpointed: a log is sealed only once the log before it is gone. w.mu
 // is held for writing; truncate is as for parse.
-func (w *wal) refreshLocked(truncate bool) error {
+func (w *wal) refreshLocked(writer bool) error {
+	mode := parseReader
+	if writer {
+		mode = parseWriter
+	}
 	for {
 		cur := w.current()
-		if err := w.parse(cur, truncate); err != nil {
+		if err := w.parse(cur, mode); err != nil {
 			return err
 		}
 		if !cur.sealed {
@@ -353,7 +497,7 @@ func (w *wal) refreshLocked(truncate bool) error {
 			}
 			// The successor is checkpointed already, and so is all
 			// this Backend knows: start again from the logs there are.
-			if err := w.loadLocked(context.Background()); err != nil {
+			if err := w.loadLocked(context.Background(), mode); err != nil {
 				return err
 			}
 			continue
@@ -388,7 +532,11 @@ func (w *wal) view(fn func() error) error {
 	w.mu.RLock()
 	cur := w.current()
 	if !cur.sealed {
-		if fi, err := cur.f.Stat(); err == nil && fi.Size() == cur.end {
+		// Nothing was appended if zeros (or the end of the file) follow
+		// the last entry read.
+		var head [entryHeaderSize]byte
+		if n, err := cur.f.ReadAt(head[:], cur.end); (err == nil || errors.Is(err, io.EOF)) && head == [entryHeaderSize]byte{} {
+			_ = n
 			defer w.mu.RUnlock()
 			return fn()
 		}
@@ -486,7 +634,7 @@ func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logG
 	if seal {
 		// The entry is written; a log that cannot be sealed now is
 		// sealed by a later append.
-		_ = w.seal()
+		w.maybeSeal()
 	}
 	return g, end, nil
 }
@@ -514,6 +662,9 @@ func (w *wal) appendLocked(build func() (logEntry, error)) (g *logGen, end int64
 		return nil, 0, false, err
 	}
 	g = w.current()
+	if err := w.prepare(g, encodedSize(e)); err != nil {
+		return nil, 0, false, err
+	}
 	if err := w.write(g, e); err != nil {
 		return nil, 0, false, err
 	}
@@ -521,16 +672,47 @@ func (w *wal) appendLocked(build func() (logEntry, error)) (g *logGen, end int64
 	return g, g.end, g.end >= w.sealSize, nil
 }
 
-// write appends e to g, which is current, and indexes it. On failure it
-// cuts the file back to where it was.
+// prepare makes sure that zeros follow the end of g, which is current, for
+// at least n bytes, writing zeroChunk more if not. The caller holds the
+// append lock.
+func (w *wal) prepare(g *logGen, n int) error {
+	need := g.end + int64(n)
+	if need <= g.alloc {
+		return nil
+	}
+	// Another process may have written zeros since.
+	fi, err := g.f.Stat()
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	g.alloc = max(g.alloc, fi.Size())
+	if need <= g.alloc {
+		return nil
+	}
+	end := (need + zeroChunk - 1) / zeroChunk * zeroChunk
+	w.b.cfg.note("zero", g.path)
+	if err := writeZeros(g.f, g.alloc, end); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	g.alloc = end
+	return nil
+}
+
+// encodedSize returns the size of the encoding of e.
+func encodedSize(e logEntry) int {
+	return entryHeaderSize + entryFixedSize + len(e.key) + len(e.data)
+}
+
+// write appends e to g, which is current and has room for it (prepare),
+// and indexes it. On failure it writes zeros back over the entry.
 func (w *wal) write(g *logGen, e logEntry) error {
 	buf := appendEntry(nil, e)
 	w.b.cfg.note("append", g.path)
 	if _, err := g.f.WriteAt(buf, g.end); err != nil {
-		if terr := g.f.Truncate(g.end); terr != nil {
+		if zerr := writeZeros(g.f, g.end, g.end+int64(len(buf))); zerr != nil {
 			// Garbage may follow the last entry: refuse to write
-			// more until reopened, which cuts it off.
-			w.fail(terr)
+			// more until reopened, which clears it.
+			w.fail(zerr)
 		}
 		return fmt.Errorf("filebackend: %w", err)
 	}
@@ -593,13 +775,51 @@ func (w *wal) syncTo(g *logGen, end int64) error {
 	return nil
 }
 
-// seal seals the current log and starts its successor, if the current log
-// is due (or, with force, holds any entry), then checkpoints the sealed
-// log in the background. The log before it must be checkpointed first: so
-// at most two logs exist, and a Backend that learns of a log's successor's
-// successor knows the log is checkpointed.
-func (w *wal) seal() error {
-	return w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
+// maxLogFactor bounds the growth of a log past the seal size while the log
+// before it is being checkpointed: at maxLogFactor times the seal size,
+// writers wait for the checkpoint instead of going on.
+const maxLogFactor = 4
+
+// maybeSeal seals the current log, which is due, and starts its successor,
+// then checkpoints the sealed log in the background. The log before it
+// must be checkpointed first: so at most two logs exist, and a Backend
+// that learns of a log's successor's successor knows the log is
+// checkpointed. While that checkpoint runs, writers go on appending to the
+// current log without waiting, up to maxLogFactor times the seal size. One
+// goroutine of a Backend seals at a time; the others go on.
+func (w *wal) maybeSeal() {
+	if !w.sealing.CompareAndSwap(false, true) {
+		return
+	}
+	defer w.sealing.Store(false)
+	gens, err := w.listGens()
+	if err != nil {
+		return
+	}
+	if len(gens) > 1 {
+		w.mu.RLock()
+		end := w.current().end
+		w.mu.RUnlock()
+		if end < maxLogFactor*w.sealSize {
+			w.startCheckpoint()
+			return
+		}
+		if err := w.checkpointOlder(); err != nil {
+			return
+		}
+	}
+	_ = w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
+}
+
+// startCheckpoint checkpoints the sealed logs in the background, unless
+// this Backend does so already.
+func (w *wal) startCheckpoint() {
+	if w.ckptRunning.CompareAndSwap(false, true) {
+		w.bg.Go(func() {
+			defer w.ckptRunning.Store(false)
+			_ = w.checkpointOlder()
+		})
+	}
 }
 
 // sealIf is seal with the condition due and the choice to checkpoint the
@@ -635,7 +855,11 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 	if err := w.syncTo(cur, cur.end); err != nil {
 		return err
 	}
-	if err := w.write(cur, logEntry{kind: kindSeal}); err != nil {
+	seal := logEntry{kind: kindSeal}
+	if err := w.prepare(cur, encodedSize(seal)); err != nil {
+		return err
+	}
+	if err := w.write(cur, seal); err != nil {
 		return err
 	}
 	if err := w.createGen(cur.gen + 1); err != nil {
@@ -645,7 +869,7 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 		return err
 	}
 	if background {
-		w.bg.Go(func() { _ = w.checkpointOlder() })
+		w.startCheckpoint()
 	}
 	return nil
 }
@@ -654,6 +878,9 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 // returns once none is left, holding the checkpoint lock meanwhile: so it
 // waits for a checkpoint another Backend is doing.
 func (w *wal) checkpointOlder() error {
+	if gens, err := w.listGens(); err != nil || len(gens) < 2 {
+		return err
+	}
 	unlock, err := w.b.lockStripe(context.Background(), &w.ckptLock, checkpointLockName)
 	if err != nil {
 		return err
@@ -679,115 +906,75 @@ func (w *wal) checkpointOlder() error {
 // log is removed, readers find its keys in their index, never in the files
 // being written.
 func (w *wal) checkpoint(gen uint64) error {
-	path := filepath.Join(w.dir, logName(gen))
-	buf, err := w.b.readFile(path, 1<<40)
-	if errors.Is(err, backend.ErrNotFound) {
-		return nil
+	g, err := w.openGen(gen)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // checkpointed already
 	}
 	if err != nil {
 		return err
 	}
-	if err := checkLogHeader(buf, gen); err != nil {
-		return corrupt(path, err)
+	defer g.f.Close()
+	path := g.path
+	if err := w.parse(g, parseReader); err != nil {
+		return err
 	}
-	// The last entry of each key wins; order is kept for determinism.
+	// The newest entry of each key, in the order of the log.
 	type change struct {
-		e    logEntry
+		key  string
+		ref  logRef
 		blob bool
 	}
-	last := map[string]int{} // "r"+key or "b"+key → index in changes
 	var changes []change
-	for off := logHeaderSize; off < len(buf); {
-		e, n, err := decodeEntry(buf[off:])
-		if err != nil {
-			if !errors.Is(err, errShortEntry) && !tornTail(buf[off:]) {
-				return corrupt(path, fmt.Errorf("at offset %d: %w", off, err))
-			}
-			break
-		}
-		off += n
-		if e.kind == kindSeal {
-			break
-		}
-		blob := e.kind == kindBlobPut || e.kind == kindBlobDelete
-		id := "r" + e.key
-		if blob {
-			id = "b" + e.key
-		}
-		if i, ok := last[id]; ok {
-			changes[i].e.kind = 0 // superseded
-		}
-		last[id] = len(changes)
-		changes = append(changes, change{e: e, blob: blob})
+	for k, ref := range g.records {
+		changes = append(changes, change{k, ref, false})
 	}
+	for k, ref := range g.blobs {
+		changes = append(changes, change{k, ref, true})
+	}
+	slices.SortFunc(changes, func(a, b change) int { return cmp.Compare(a.ref.off, b.ref.off) })
 
-	// Write and sync the new files, in parallel so that their flushes
-	// share the file system's journal commits.
-	type newFile struct {
-		tmp, dst string
-		f        *os.File
-	}
-	var files []newFile
+	// Write every file in place: while the log exists, readers find its
+	// keys in their index and never read these files, and a crash leaves
+	// the log to be checkpointed again. Files with hashed names, whose
+	// keys a listing reads from them, are written aside and renamed, so
+	// that a listing never finds one half written.
+	var files []*os.File
 	defer func() {
-		for _, nf := range files {
-			if nf.f != nil {
-				_ = nf.f.Close()
-			}
-			if nf.tmp != "" {
-				_ = os.Remove(nf.tmp)
-			}
+		for _, f := range files {
+			_ = f.Close()
 		}
 	}()
 	for _, c := range changes {
-		var content []byte
-		var dst string
-		switch c.e.kind {
-		case kindRecordPut:
-			content, dst = encodeRecord(c.e.key, c.e.rev, c.e.data), w.b.recordPath(c.e.key)
-		case kindBlobPut:
-			content, dst = encodeBlob(c.e.key, c.e.data), w.b.blobPath(c.e.key)
-		default:
+		dst := w.b.recordPath(c.key)
+		if c.blob {
+			dst = w.b.blobPath(c.key)
+		}
+		if c.ref.deleted {
+			w.b.cfg.note("remove", dst)
+			if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("filebackend: %w", err)
+			}
 			continue
 		}
-		tmp, f, err := w.b.createTemp(content)
+		data, err := w.readData(g, c.ref)
 		if err != nil {
 			return err
 		}
-		files = append(files, newFile{tmp: tmp, dst: dst, f: f})
-	}
-	if err := syncAll(w.b, files, func(nf newFile) (string, *os.File) { return nf.tmp, nf.f }); err != nil {
-		return err
-	}
-	for i := range files {
-		files[i].f = nil // closed by syncAll
-	}
-	next := 0
-	for _, c := range changes {
-		var err error
-		switch c.e.kind {
-		case kindRecordPut, kindBlobPut:
-			nf := &files[next]
-			next++
-			w.b.cfg.note("rename", nf.dst)
-			if err = os.Rename(nf.tmp, nf.dst); err == nil {
-				nf.tmp = ""
-			}
-		case kindRecordDelete:
-			w.b.cfg.note("remove", w.b.recordPath(c.e.key))
-			err = os.Remove(w.b.recordPath(c.e.key))
-		case kindBlobDelete:
-			w.b.cfg.note("remove", w.b.blobPath(c.e.key))
-			err = os.Remove(w.b.blobPath(c.e.key))
+		content := encodeBlob(c.key, data)
+		if !c.blob {
+			content = encodeRecord(c.key, c.ref.rev, data)
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("filebackend: %w", err)
+		f, err := w.writeFile(dst, content)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			files = append(files, f)
 		}
 	}
-	for _, d := range []*os.File{w.b.recordsDir, w.b.blobsDir} {
-		w.b.cfg.note("dirsync", d.Name())
-		if err := d.Sync(); err != nil {
-			return fmt.Errorf("filebackend: %w", err)
-		}
+	w.b.cfg.note("flush", w.dir+"/")
+	if err := flushFiles(w.dirF, files, w.b.recordsDir, w.b.blobsDir); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
 	}
 	w.b.cfg.note("remove", path)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -800,24 +987,39 @@ func (w *wal) checkpoint(gen uint64) error {
 	return nil
 }
 
-// syncParallelism bounds the fsyncs a checkpoint runs at once.
-const syncParallelism = 16
-
-// syncAll syncs and closes the file of every item, several at a time.
-func syncAll[T any](b *Backend, items []T, file func(T) (string, *os.File)) error {
-	sem := make(chan struct{}, syncParallelism)
-	errs := make([]error, len(items))
-	var wg sync.WaitGroup
-	for i, it := range items {
-		path, f := file(it)
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = b.syncClose(path, f)
-		})
+// writeFile writes content to the file at dst, mode 0600, and starts its
+// write-back; it returns the file, open, for flushFiles. A file with a
+// hashed name, whose key a listing reads from it, is written to a temp
+// file, synced, and renamed to dst, so that not even a crash leaves one
+// torn under its name; writeFile returns no file for it.
+func (w *wal) writeFile(dst string, content []byte) (*os.File, error) {
+	if strings.HasPrefix(filepath.Base(dst), hashedNamePrefix) {
+		tmp, err := w.b.writeTemp(content)
+		if err != nil {
+			return nil, err
+		}
+		w.b.cfg.note("rename", dst)
+		if err := os.Rename(tmp, dst); err != nil {
+			_ = os.Remove(tmp)
+			return nil, fmt.Errorf("filebackend: %w", err)
+		}
+		return nil, nil
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	w.b.cfg.note("write", dst)
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
+	if err == nil {
+		if err = f.Chmod(fileMode); err == nil {
+			_, err = f.Write(content)
+		}
+		if err != nil {
+			_ = f.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	startWriteback(f)
+	return f, nil
 }
 
 // close waits for background checkpoints and, if this Backend wrote to the
