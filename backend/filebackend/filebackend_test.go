@@ -742,12 +742,13 @@ func fbCheckCloseReleasesLocks(t *testing.T, v int) {
 	require.NoError(t, err)
 	// Hold the lock that a write of "k" takes in b1 (the stripe of "k" in
 	// version 1, the log's in version 2), as a writer that stopped would.
-	held := &b1.stripes[stripeOf("k")]
+	var held *os.File
 	if b1.wal != nil {
-		held = &b1.wal.appendLock
-		_, err = b1.lockStripe(ctx, held, appendLockName)
+		_, err = b1.wal.appendLock.lock(ctx)
+		held = b1.wal.appendLock.f
 	} else {
 		_, err = b1.lockRecord(ctx, "k")
+		held = b1.stripes[stripeOf("k")].f
 	}
 	require.NoError(t, err)
 
@@ -762,13 +763,11 @@ func fbCheckCloseReleasesLocks(t *testing.T, v int) {
 
 	// Closing the file description releases the flock, as the death of
 	// the process would.
-	require.NoError(t, held.f.Close())
-	held.f = nil
-	<-held.sem
+	// (b1 then stands for a dead process: it is not closed.)
+	require.NoError(t, held.Close())
 	rev2, err := b2.UpdateRecord(ctx, "k", rev, []byte("after"))
 	require.NoError(t, err)
 	assert.NotEqual(t, rev, rev2)
-	require.NoError(t, b1.Close())
 }
 
 // TestStaleRevisionZero checks that an update with revision 0, which no

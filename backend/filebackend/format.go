@@ -249,9 +249,6 @@ const (
 	// revision, key length.
 	entryFixedSize = 1 + 8 + 2
 	maxEntryBody   = entryFixedSize + maxKeyLen + maxDataLen
-
-	appendLockName     = "wal.lock"
-	checkpointLockName = "checkpoint.lock"
 )
 
 // entryKind is the kind of a log entry.

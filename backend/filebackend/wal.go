@@ -38,8 +38,8 @@ type wal struct {
 	dirF     *os.File // wal/, open to fsync it
 	sealSize int64    // defaultSealSize but in tests
 
-	appendLock stripe // locks/wal.lock: held to append, seal or create a log
-	ckptLock   stripe // locks/checkpoint.lock: held to checkpoint a log
+	appendLock dirLock // on wal/: held to append, seal or create a log
+	ckptLock   dirLock // on the store's directory: held to checkpoint a log
 
 	// mu guards gens and their indexes: readers hold it for reading,
 	// appends and index updates for writing.
@@ -88,6 +88,48 @@ func newLogGen(gen uint64, path string, f *os.File) *logGen {
 		records: map[string]logRef{}, blobs: map[string]logRef{}}
 }
 
+// dirLock is a lock across the goroutines of a Backend (sem) and across
+// Backends and processes (an flock on f, a directory).
+type dirLock struct {
+	sem chan struct{}
+	f   *os.File
+}
+
+// open opens the directory dir to lock it.
+func (l *dirLock) open(dir string) error {
+	l.sem = make(chan struct{}, 1)
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	l.f = f
+	return nil
+}
+
+// lock takes l, waiting until ctx is done, and returns the function that
+// releases it. The operating system releases the flock of a process that
+// dies, so a crashed holder never blocks others.
+func (l *dirLock) lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := lockFile(ctx, l.f); err != nil {
+		<-l.sem
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	return func() {
+		// An unlock that fails leaves the flock held until Close; the
+		// next lock of this Backend takes it again regardless.
+		_ = unlockFile(l.f)
+		<-l.sem
+	}, nil
+}
+
 // openLockWait is how long Open waits for the append lock.
 const openLockWait = 100 * time.Millisecond
 
@@ -96,12 +138,21 @@ const openLockWait = 100 * time.Millisecond
 func openWAL(b *Backend) (*wal, error) {
 	w := &wal{b: b, dir: filepath.Join(b.dir, walName), sealSize: cmp.Or(b.cfg.sealSize, defaultSealSize)}
 	w.syncC.L = &w.syncMu
-	w.appendLock.sem = make(chan struct{}, 1)
-	w.ckptLock.sem = make(chan struct{}, 1)
 	b.cfg.note("opendir", w.dir)
 	var err error
 	if w.dirF, err = os.Open(w.dir); err != nil {
 		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	// Each lock is an flock on a file description of this Backend's own
+	// (flock excludes other descriptions, in this process too), on a
+	// directory of the store, which no one removes while it is in use.
+	if err := w.appendLock.open(w.dir); err != nil {
+		_ = w.closeFiles()
+		return nil, err
+	}
+	if err := w.ckptLock.open(b.dir); err != nil {
+		_ = w.closeFiles()
+		return nil, err
 	}
 	// Read the logs holding the append lock, so that nothing is being
 	// written: what does not check is then damage, or an append a crash
@@ -110,7 +161,7 @@ func openWAL(b *Backend) (*wal, error) {
 	// does, and leave those checks to the next writer.
 	mode := parseOpen
 	lctx, cancel := context.WithTimeout(context.Background(), openLockWait)
-	unlock, err := b.lockStripe(lctx, &w.appendLock, appendLockName)
+	unlock, err := w.appendLock.lock(lctx)
 	cancel()
 	switch {
 	case err == nil:
@@ -240,7 +291,7 @@ func (w *wal) openGen(gen uint64) (*logGen, error) {
 // caller holds the append lock if mode is not parseReader.
 func (w *wal) createFirst(ctx context.Context, mode parseMode) error {
 	if mode == parseReader {
-		unlock, err := w.b.lockStripe(ctx, &w.appendLock, appendLockName)
+		unlock, err := w.appendLock.lock(ctx)
 		if err != nil {
 			return err
 		}
@@ -620,7 +671,7 @@ func (w *wal) blobExists(key string) (bool, error) {
 // The entry is readable when append returns, and not yet durable: see
 // syncTo.
 func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logGen, int64, error) {
-	unlock, err := w.b.lockStripe(ctx, &w.appendLock, appendLockName)
+	unlock, err := w.appendLock.lock(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -829,7 +880,7 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 	if err := w.checkpointOlder(); err != nil {
 		return err
 	}
-	unlock, err := w.b.lockStripe(context.Background(), &w.appendLock, appendLockName)
+	unlock, err := w.appendLock.lock(context.Background())
 	if err != nil {
 		return err
 	}
@@ -881,7 +932,7 @@ func (w *wal) checkpointOlder() error {
 	if gens, err := w.listGens(); err != nil || len(gens) < 2 {
 		return err
 	}
-	unlock, err := w.b.lockStripe(context.Background(), &w.ckptLock, checkpointLockName)
+	unlock, err := w.ckptLock.lock(context.Background())
 	if err != nil {
 		return err
 	}
@@ -1048,10 +1099,9 @@ func (w *wal) closeFiles() error {
 	for _, g := range w.gens {
 		errs = append(errs, g.f.Close())
 	}
-	for _, s := range []*stripe{&w.appendLock, &w.ckptLock} {
-		if s.f != nil {
-			errs = append(errs, s.f.Close())
-			s.f = nil
+	for _, l := range []*dirLock{&w.appendLock, &w.ckptLock} {
+		if l.f != nil {
+			errs = append(errs, l.f.Close())
 		}
 	}
 	return errors.Join(errs...)
