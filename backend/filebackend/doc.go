@@ -9,82 +9,103 @@
 //	defer b.Close()
 //	store, err := secretstore.New(b, secretstore.WithKeys(keys))
 //
-// Each record and each blob is one file. The engine encrypts secret values
-// before they reach the backend, so no file holds a plaintext value;
-// records hold metadata (names, descriptions, tags) in the clear.
+// A change is appended to a write-ahead log; logs are checkpointed into one
+// file per record and per blob. The engine encrypts secret values before
+// they reach the backend, so no file holds a plaintext value; records hold
+// metadata (names, descriptions, tags) in the clear.
 //
 // Open needs flock(2), so the package works on unix systems only; on
 // others Open returns an error wrapping [errors.ErrUnsupported]. The
 // directory must be on a local file system: flock and the durability
 // guarantees below are not reliable over NFS.
 //
+// Open creates stores of on-disk format version 2, described below, and
+// keeps reading and writing stores of version 1, which have no log, as
+// version 1 (see Compatibility).
+//
 // # Durability
 //
-// A record write returns only once it is on stable storage, and so does
-// every blob written before it. A record is written whole to a temp file,
-// which is synced (fsync; F_FULLFSYNC on macOS) and then renamed over the
-// record's file, after which the directory is synced: a reader sees either
-// the old record or the new one, and a crash at any instant leaves either,
-// never a mix.
+// A record write (CreateRecord, UpdateRecord, DeleteRecord) returns only
+// once it is on stable storage: its entry is appended to the current log,
+// which is then flushed with fdatasync(2) (fsync, F_FULLFSYNC, on macOS).
+// Writers that append while a flush runs share the next one (group
+// commit), so concurrent writers cost about one flush per group rather
+// than one each. A log is filled with zeros ahead of its end, so that an
+// append changes neither the file's size nor its block map and the flush
+// writes data only, without a journal commit of the file system.
 //
-// A blob is written whole to a temp file, which is hard-linked to the
-// blob's name (which fails if the name exists, so two writers of one key
-// cannot both succeed): a reader sees the whole blob or none. PutBlob
-// returns without syncing it. The next record write of the Backend syncs
-// it, with the blobs directory, at the same time as that record's temp file
-// and before the rename, so that a Put costs one flush for its data and one
-// for the record's directory entry, like a single atomic file replacement
-// (concurrent writers share the directory fsyncs, and a record write waits
-// for, rather than repeats, the flush of a blob another record write has
-// started). The engine writes a value's blob, and waits for PutBlob to
-// return, before it writes the record that refers to it, so data is durable
-// before the metadata that points to it. A power loss can take or tear a
-// blob that no record refers to yet, which is harmless: its checksum
-// reveals a torn one, and a sweep removes it. Blobs whose keys are over 125
-// bytes, which a listing reads from the file, are synced before they are
-// linked and flushed before PutBlob returns. Deleting a blob is not synced:
-// the engine deletes only blobs no durable record refers to, so a deletion
-// that a power loss undoes leaves an orphan, never a dangling reference.
-// If syncing blobs fails, that record write and every later one fail,
-// until the store is opened again: a failed fsync may have dropped the
-// data it could not write.
+// PutBlob appends the blob to the log and returns without flushing it: the
+// flush of the next record write covers it, since a log is flushed whole
+// and in order (and a log is flushed before anything is appended to the
+// next one). The engine writes a value's blob, and waits for PutBlob to
+// return, before it writes the record that refers to it, so data is
+// durable before the metadata that points to it. DeleteBlob appends an
+// entry and does not flush it either: the engine deletes only blobs no
+// durable record refers to, so a deletion that a power loss undoes leaves
+// an orphan, which a sweep removes, never a dangling reference.
 //
-// A Backend keeps a few empty temp files ready, made in the background,
-// so that a write does not wait for the file system to allocate a file;
-// Close removes them.
+// If flushing the log fails, that write and every later one fail, until
+// the store is opened again: a failed fsync may have dropped the data it
+// could not write.
 //
-// A crash at any instant leaves the store consistent: it reopens cleanly,
-// with at worst unreferenced blobs, which a sweep removes, and a temp file,
-// which a later Open removes once it is ten minutes old.
+// A log that outgrows its seal size (4 MiB) is sealed and a new one
+// started; the sealed log is then checkpointed, in the background: the
+// newest content of each record and blob it holds is written to that key's
+// file, deletions are applied, every file is flushed (with one syncfs(2)
+// on Linux, which commits the file system's journal once for all of them,
+// or an fsync of each file and directory elsewhere), and only then is the
+// log removed. A crash at any instant leaves the log to be checkpointed
+// again. At most two logs exist: a log is sealed only once the log before
+// it is checkpointed; writers go on without waiting for a checkpoint unless
+// the current log reaches four times the seal size. Close seals and
+// checkpoints the log if the Backend wrote to it, so that the next Open
+// reads an empty log.
 //
-// Reads take no lock and sync nothing, and read one file. Opening a store
-// reads neither its records nor its blobs, so it costs the same for ten
-// secrets as for ten thousand. Listing reads the names in the directory,
-// which encode the keys (one directory read per page, whose cost grows
-// with the number of files), and then only the files it returns.
+// A crash at any instant leaves the store consistent: Open reads the live
+// logs, the first writer clears the entry a crash cut short (never one
+// that was acknowledged), and at worst unreferenced blobs remain, which a
+// sweep removes, and temp files, which a later Open removes once they are
+// ten minutes old.
+//
+// Reads take no lock and sync nothing. Each Backend keeps an index of the
+// live logs (key to offset), brought up to date by reading what was
+// appended since it last looked (one 8-byte read tells that nothing was);
+// a key it holds is read from the log, any other from its file. Opening a
+// store reads its live logs, which Close leaves empty and sealing keeps
+// small, and no record or blob file: the cost of Open does not grow with
+// the number of secrets. Listing reads the names in the records or blobs
+// directory, which encode the keys (one directory read per page, whose
+// cost grows with the number of files), merges the index, and then reads
+// only what it returns.
 //
 // # Sharing a directory between processes
 //
 // Any number of Backends, in one process or in several, may open one
 // directory at the same time. Compare-and-swap holds across all of them:
-// a record write takes the record's stripe lock, which is an in-process
-// mutex and an exclusive flock on one of 64 lock files, and holds it only
-// to read the current revision, compare, rename its (already synced) temp
-// file into place and sync the directory. The operating system releases an
-// flock when its holder dies, so a crashed writer never blocks others.
-// Blobs need no lock: linking a name that exists fails, so of two writers
-// of one blob key exactly one wins. Revisions are random 64-bit numbers
-// from crypto/rand, so no process hands out a revision another one gave,
-// not even to a key deleted and created again.
+// an append takes the append lock, an in-process mutex and an exclusive
+// flock on the directory wal/, and holds it only to bring its index up to
+// date, compare the revision, and write the entry; the flush comes after.
+// A checkpoint holds a second lock, an flock on the store's directory. The
+// operating system releases an flock when its holder dies, so a crashed
+// writer never blocks others. Revisions are random 64-bit numbers from
+// crypto/rand, so no process hands out a revision another one gave, not
+// even to a key deleted and created again.
 //
 // # Corruption
 //
-// Every record and blob file carries its key and a CRC-32C checksum. A
-// file that is truncated, has a flipped byte, a wrong length, or holds
-// another key's content makes the call that reads it fail with an error
-// that wraps [ErrCorrupt] and names the file; the backend never returns
-// data from it. Decoders check every length against the file size and the
-// format's bounds before they allocate.
+// Every log entry, record file and blob file carries a CRC-32C checksum,
+// and files carry their key. A file that is truncated, has a flipped byte,
+// a wrong length, or holds another key's content makes the call that reads
+// it fail with an error that wraps [ErrCorrupt] and names the file; the
+// backend never returns data from it. Decoders check every length against
+// the file size and the format's bounds before they allocate.
+//
+// In a log, an entry that does not check is taken for an append cut short
+// by a crash, and ignored (then cleared), only if nothing but zeros
+// follows it; anything else is corruption. As with any write-ahead log,
+// damage confined to the last entry of the newest log is therefore
+// indistinguishable from a crash during that append, and the entry is
+// dropped.
 //
 // # Security
 //
@@ -92,6 +113,46 @@
 // 0600, set explicitly whatever the umask. Open sets the mode of the
 // directory when it creates the store; it does not change the mode of an
 // existing store.
+//
+// # On-disk format, version 2
+//
+// A store is a directory laid out as follows.
+//
+//	FORMAT             the text "secretstore filebackend 2\n"
+//	wal/GEN.log        the live logs, GEN = generation, 16 lowercase hex digits
+//	records/NAME.rec   one file per record checkpointed
+//	blobs/NAME.blob    one file per blob checkpointed
+//	locks/             unused in version 2
+//	tmp/HEX.tmp        temp files being written, or empty ones made ahead
+//
+// A key's current state is that of its last entry in the newest live log
+// that has one; a key in no live log is as its file says (absent if there
+// is none).
+//
+// A log starts with a 16-byte header, magic "SSL2", the generation as a
+// uint64 and the CRC-32C of those 12 bytes, followed by entries, followed
+// by zeros to the end of the file. Integers are big-endian. An entry is
+//
+//	length    uint32   of the body, 11 to 11+1024+1048576; 0 ends the log
+//	crc       uint32   CRC-32C (Castagnoli) of the body
+//	body:
+//	  kind    uint8    1 record put, 2 record delete, 3 blob put,
+//	                   4 blob delete, 5 seal
+//	  rev     uint64   the record's new revision for kind 1 (never 0), else 0
+//	  keyLen  uint16   1 to 1024; 0 for kind 5
+//	  key     keyLen bytes
+//	  data    the rest of the body: the record or blob for kinds 1 and 3,
+//	          empty for the others
+//
+// A seal is the last entry of a log whose successor, generation GEN+1, is
+// started; every log but the newest is sealed (a crash may lose the seal
+// entry itself, but not the successor's existence). Logs are only ever
+// appended to, under the append lock.
+//
+// Record and blob files, NAME, the lock-free reading of files and the
+// creation of a store are as in version 1, below. A checkpoint writes a
+// file in place (hashed names: a synced temp file renamed), which is safe
+// because no reader reads the file of a key a live log holds.
 //
 // # On-disk format, version 1
 //
@@ -127,13 +188,17 @@
 // A file's size is exactly the sum of its fields. The key in a file is the
 // key its name encodes (or hashes to).
 //
-// A record write by a process holds the exclusive flock of the lock file
-// locks/NN.lock, where NN is the CRC-32C of the key modulo 64 in two
-// decimal digits, while it reads the current record and replaces it. A
-// record is replaced by rename(2) of a complete, synced file from tmp/; a
-// blob is created by link(2) of a complete file from tmp/, synced later
-// (see Durability) unless its name is hashed. Files are never modified in
-// place.
+// In version 1 each change replaces files. A record write by a process
+// holds the exclusive flock of the lock file locks/NN.lock, where NN is
+// the CRC-32C of the key modulo 64 in two decimal digits, while it reads
+// the current record and replaces it, by rename(2) of a complete, synced
+// file from tmp/, and syncs records/. A blob is created by link(2) of a
+// complete file from tmp/ (which fails if the name exists, so that of two
+// writers of one key exactly one wins), and synced, with blobs/, by the
+// next record write of the Backend, at the same time as that record's temp
+// file and before its rename; blobs whose names are hashed are synced
+// before they are linked. A blob is deleted by removing its file, not
+// synced. Files are never modified in place.
 //
 // Open creates a store in a missing or empty directory, writing FORMAT
 // last; it fails on a directory that holds other files and no FORMAT, and
@@ -141,14 +206,14 @@
 //
 // # Compatibility
 //
-// This package reads and writes format version 1 as described above.
-// Flushing blobs with the next record write instead of in PutBlob changed
-// the order of writes but not the format: stores written before and after
-// that change are the same version 1, and either version of the package
-// reads and writes the other's.
+// This package reads and writes stores of format versions 1 and 2 as
+// described above; it creates stores of version 2. A store of version 1
+// stays version 1, so that versions of the package that know only version
+// 1 can go on sharing it. Versions of the package before this one refuse
+// to open a store of version 2, which they would not read correctly.
 // Later versions of the package will keep reading and writing stores of
-// version 1 (a test opens a frozen version 1 store in testdata). Should
-// the format ever change, the version in FORMAT will change with it, a
-// version of this package will refuse to open a store of a version it
+// both versions (tests open frozen samples of each in testdata). Should
+// the format ever change again, the version in FORMAT will change with it,
+// a version of this package will refuse to open a store of a version it
 // does not know, and the change will be announced with an upgrade path.
 package filebackend

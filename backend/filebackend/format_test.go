@@ -187,3 +187,43 @@ func FuzzDecodeBlob(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeEntry(f *testing.F) {
+	var seeds [][]byte
+	for _, e := range []logEntry{
+		{kind: kindRecordPut, rev: 1, key: "k", data: []byte{}},
+		{kind: kindRecordPut, rev: 1 << 63, key: "secret/us-east-1/a", data: []byte("record")},
+		{kind: kindRecordDelete, key: "k"},
+		{kind: kindBlobPut, key: "v1/0000-0000", data: []byte("sealed")},
+		{kind: kindBlobDelete, key: strings.Repeat("k", maxKeyLen)},
+		{kind: kindSeal},
+	} {
+		seeds = append(seeds, appendEntry(nil, e))
+	}
+	for _, s := range fbFuzzSeeds(seeds) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		e, n, err := decodeEntry(buf)
+		if err != nil {
+			if n != 0 {
+				t.Fatalf("decodeEntry failed (%v) and reported a size", err)
+			}
+			return
+		}
+		hasData := e.kind == kindRecordPut || e.kind == kindBlobPut
+		switch {
+		case n < entryHeaderSize+entryFixedSize || n > len(buf):
+			t.Fatalf("decodeEntry reported size %d of a %d-byte buffer", n, len(buf))
+		case hasData && (len(e.key) < 1 || e.data == nil || len(e.data) > maxDataLen):
+			t.Fatalf("decodeEntry accepted an entry of kind %d with a key of %d bytes and data of %d bytes (nil %v)", e.kind, len(e.key), len(e.data), e.data == nil)
+		case (e.kind == kindRecordPut) != (e.rev != 0):
+			t.Fatalf("decodeEntry accepted revision %d in an entry of kind %d", e.rev, e.kind)
+		case e.kind == kindSeal && e.key != "":
+			t.Fatalf("decodeEntry accepted a seal with a key")
+		}
+		if again := appendEntry(nil, e); !bytes.Equal(again, buf[:n]) {
+			t.Fatalf("decodeEntry accepted %x, which re-encodes as %x", buf[:n], again)
+		}
+	})
+}

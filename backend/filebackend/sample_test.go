@@ -25,15 +25,15 @@ import (
 	"github.com/secretstore/secretstore/backend/filebackend"
 )
 
-// fxUpdate regenerates the frozen sample store. Run it once per format
-// version, never to make TestSampleStoreV1 pass:
+// fxUpdate regenerates the frozen sample store of the newest format
+// version. Run it once per format version, never to make a test pass:
 //
-//	go test ./backend/filebackend/ -run TestSampleStoreV1 -update
-var fxUpdate = flag.Bool("update", false, "regenerate testdata/store-v1, the frozen sample store of format version 1")
+//	go test ./backend/filebackend/ -run TestSampleStoreV2 -update
+var fxUpdate = flag.Bool("update", false, "regenerate testdata/store-v2, the frozen sample store of format version 2")
 
-// fxSampleDir is the frozen sample store of on-disk format version 1,
-// written once by fxGenerateSampleV1.
-var fxSampleDir = filepath.Join("testdata", "store-v1")
+// fxSampleDirs are the frozen sample stores of on-disk format versions 1
+// and 2, written once each by fxGenerateSample.
+var fxSampleDirs = map[int]string{1: filepath.Join("testdata", "store-v1"), 2: filepath.Join("testdata", "store-v2")}
 
 // The inputs that make the sample store reproducible, except for what is
 // random by design (blob keys, revisions, data keys and nonces).
@@ -90,13 +90,19 @@ func fxSampleEngine(t *testing.T, b *filebackend.Backend, clock secretstore.Cloc
 
 // fxGenerateSampleV1 writes the sample store into dir, replacing it. What it
 // writes is what TestSampleStoreV1 expects, spelled out there by hand.
-func fxGenerateSampleV1(t *testing.T, dir string) {
+func fxGenerateSample(t *testing.T, dir string, version int) {
 	t.Helper()
 	ctx := t.Context()
 	require.NoError(t, os.RemoveAll(dir))
-	b, err := filebackend.Open(dir)
+	b, err := filebackend.Open(dir, filebackend.WithFormatVersion(version))
 	require.NoError(t, err)
-	defer func() { require.NoError(t, b.Close()) }()
+	if version == 1 {
+		defer func() { require.NoError(t, b.Close()) }()
+	} else {
+		// What follows the checkpoint below stays in the log, as after
+		// a crash, so that the sample has both logs and files.
+		defer func() { require.NoError(t, filebackend.CloseWithoutCheckpoint(b)) }()
+	}
 	clock := secretstore.NewFakeClock(fxT0)
 	var ids atomic.Int64
 	e := fxSampleEngine(t, b, clock, &ids, "us-east-1")
@@ -204,13 +210,36 @@ func fxGenerateSampleV1(t *testing.T, dir string) {
 	at(12 * time.Hour)
 	must(e.RestoreSecret(ctx, &secretstore.RestoreSecretInput{SecretId: "restored/secret"}))
 
+	if version == 2 {
+		require.NoError(t, filebackend.Checkpoint(b))
+	}
+
 	// prod/db/password again, in another region.
 	at(13 * time.Hour)
 	eu := fxSampleEngine(t, b, clock, &ids, "eu-west-1")
 	must(eu.CreateSecret(ctx, &secretstore.CreateSecretInput{ // fxSampleID(48)
 		Name: "prod/db/password", SecretString: secretstore.String(`{"region":"eu-west-1"}`),
 	}))
+	if version == 2 {
+		t.Cleanup(func() { fxTrimLogs(t, dir) })
+	}
 	t.Logf("wrote the sample store in %s: commit every file under it", dir)
+}
+
+// fxTrimLogs cuts the zeros that fill the logs under dir ahead of their
+// end down to 4 KiB (a log may end anywhere after its entries), so that
+// the sample's log is not a megabyte of zeros.
+func fxTrimLogs(t *testing.T, dir string) {
+	t.Helper()
+	logs, err := filepath.Glob(filepath.Join(dir, "wal", "*.log"))
+	require.NoError(t, err)
+	require.NotEmpty(t, logs)
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		end := len(bytes.TrimRight(data, "\x00"))
+		require.NoError(t, os.Truncate(path, int64(min(len(data), end+4096))))
+	}
 }
 
 // fxCopyTree copies the regular files under src into a new temporary
@@ -252,7 +281,7 @@ func fxCopyTree(t *testing.T, src string) string {
 		n++
 		return out.Close()
 	})
-	require.NoError(t, err, "copying %s (generate it with: go test ./backend/filebackend/ -run TestSampleStoreV1 -update)", src)
+	require.NoError(t, err, "copying %s (the sample of the newest format version is written by: go test ./backend/filebackend/ -run TestSampleStoreV2 -update)", src)
 	require.NotZero(t, n, "%s holds no file (generate it with -update)", src)
 	return dst
 }
@@ -405,15 +434,30 @@ func fxSampleExpectations() (usEast1 []fxSampleSecret, euWest1 fxSampleSecret) {
 // version 1 and checks every secret, version, value, label, description,
 // tag and date in it against expectations written out by hand. It is the
 // compatibility promise of the package doc: a later version of the package
-// must still read (and write) this store. With -update it first writes the
-// store again, which only a new format version justifies.
+// must still read (and write) this store. fxGenerateSample wrote it with
+// version 1, once; only the sample of the newest version is ever written
+// again (-update), which only a new format version justifies.
 func TestSampleStoreV1(t *testing.T) {
 	t.Parallel()
+	fxCheckSampleStore(t, 1)
+}
+
+// TestSampleStoreV2 is TestSampleStoreV1 for the frozen sample store of
+// format version 2, whose newest changes are in its log, as a crash leaves
+// them, and the others in record and blob files.
+func TestSampleStoreV2(t *testing.T) {
+	t.Parallel()
 	if *fxUpdate {
-		fxGenerateSampleV1(t, fxSampleDir)
+		fxGenerateSample(t, fxSampleDirs[2], 2)
 	}
+	fxCheckSampleStore(t, 2)
+}
+
+// fxCheckSampleStore checks a copy of the frozen sample store of format
+// version v.
+func fxCheckSampleStore(t *testing.T, v int) {
 	ctx := t.Context()
-	dir := fxCopyTree(t, fxSampleDir)
+	dir := fxCopyTree(t, fxSampleDirs[v])
 	b, err := filebackend.Open(dir)
 	require.NoError(t, err, "opening a checkout of the sample store")
 	defer func() { assert.NoError(t, b.Close()) }()

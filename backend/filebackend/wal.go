@@ -409,12 +409,21 @@ type parseMode int
 
 const (
 	// parseReader: a reader, while another process may be appending.
+	// What looks like damage may be an append in progress that the
+	// reader saw in part: parse returns errRecheck, and the caller
+	// parses again holding the append lock.
 	parseReader parseMode = iota
 	// parseWriter: a writer holding the append lock.
 	parseWriter
 	// parseOpen: Open, holding the append lock.
 	parseOpen
+	// parseSealed: a checkpoint, of a sealed log, which no one writes.
+	parseSealed
 )
+
+// errRecheck reports that a reader found what may be damage in a log, or
+// an append in progress: see parseReader.
+var errRecheck = errors.New("filebackend: log changing while read")
 
 // stopAt handles what is at off in g, where parse found no entry that
 // checks: rest is what parse read from there (it reads more if it needs
@@ -437,6 +446,9 @@ func (w *wal) stopAt(g *logGen, off int64, rest []byte, mode parseMode) error {
 		return nil
 	}
 	if body < entryFixedSize || body > maxEntryBody {
+		if mode == parseReader {
+			return errRecheck
+		}
 		return corrupt(g.path, fmt.Errorf("at offset %d: entry length %d out of range", off, body))
 	}
 	next := off + entryHeaderSize + body
@@ -446,9 +458,12 @@ func (w *wal) stopAt(g *logGen, off int64, rest []byte, mode parseMode) error {
 	}
 	if slices.ContainsFunc(after, func(c byte) bool { return c != 0 }) {
 		// Data follows an entry that does not check: not the last one.
+		if mode == parseReader {
+			return errRecheck
+		}
 		return corrupt(g.path, fmt.Errorf("at offset %d: entry does not check and is not the last", off))
 	}
-	if mode == parseReader {
+	if mode == parseReader || mode == parseSealed {
 		return nil // being written, or cut short: a writer will see
 	}
 	if mode == parseOpen {
@@ -594,8 +609,21 @@ func (w *wal) view(fn func() error) error {
 	}
 	w.mu.RUnlock()
 	w.mu.Lock()
+	err := w.refreshLocked(false)
+	if errors.Is(err, errRecheck) {
+		// Look again while nothing is being appended. The append lock
+		// comes before mu, as for writers.
+		w.mu.Unlock()
+		unlock, lerr := w.appendLock.lock(context.Background())
+		if lerr != nil {
+			return lerr
+		}
+		defer unlock()
+		w.mu.Lock()
+		err = w.refreshLocked(true)
+	}
 	defer w.mu.Unlock()
-	if err := w.refreshLocked(false); err != nil {
+	if err != nil {
 		return err
 	}
 	return fn()
@@ -966,7 +994,7 @@ func (w *wal) checkpoint(gen uint64) error {
 	}
 	defer g.f.Close()
 	path := g.path
-	if err := w.parse(g, parseReader); err != nil {
+	if err := w.parse(g, parseSealed); err != nil {
 		return err
 	}
 	// The newest entry of each key, in the order of the log.
@@ -1215,28 +1243,29 @@ func (w *wal) getBlob(key string) (data []byte, err error) {
 	return data, err
 }
 
-// deleteBlob is DeleteBlob of a format 2 store. A blob in a live log gets
-// a deletion entry, which the checkpoint applies; one only in blobs/ loses
-// its file at once. Neither is synced: the engine deletes only blobs that
-// no durable record refers to, so a deletion a crash undoes leaves an
-// orphan, never a dangling reference.
+// deleteBlob is DeleteBlob of a format 2 store: a deletion entry appended
+// for a blob that exists, in a live log or in blobs/, not synced; the
+// checkpoint removes the file. It is not synced: the engine deletes only
+// blobs that no durable record refers to, so a deletion a crash undoes
+// leaves an orphan, never a dangling reference. The file system is
+// consulted before the append lock is taken, so that no other append
+// waits for it.
 func (w *wal) deleteBlob(ctx context.Context, key string) error {
-	errDone := errors.New("done")
-	_, _, err := w.append(ctx, func() (logEntry, error) {
-		if _, ref, ok := w.lookup(key, true); ok {
-			if ref.deleted {
-				return logEntry{}, errDone
-			}
-			return logEntry{kind: kindBlobDelete, key: key}, nil
+	w.b.cfg.note("open", w.b.blobPath(key))
+	_, err := os.Lstat(w.b.blobPath(key))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	inFiles := err == nil
+	errNone := errors.New("no such blob")
+	_, _, err = w.append(ctx, func() (logEntry, error) {
+		_, ref, ok := w.lookup(key, true)
+		if (ok && ref.deleted) || (!ok && !inFiles) {
+			return logEntry{}, errNone
 		}
-		w.b.cfg.note("remove", w.b.blobPath(key))
-		err := os.Remove(w.b.blobPath(key))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return logEntry{}, fmt.Errorf("filebackend: %w", err)
-		}
-		return logEntry{}, errDone
+		return logEntry{kind: kindBlobDelete, key: key}, nil
 	})
-	if err == errDone {
+	if err == errNone {
 		return nil
 	}
 	return err

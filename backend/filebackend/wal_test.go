@@ -5,6 +5,8 @@ package filebackend
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -87,4 +89,107 @@ func TestLogSealAndCheckpoint(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.NoError(t, r.Close())
 	check(fbOpen(t, dir), "new Backend after Close")
+}
+
+// TestCorruptionLog damages the logs of a store of format version 2 and
+// checks that damage is reported with the log's name, never served, except
+// in the last entry of the newest log, which is taken for an append cut
+// short by a crash and dropped, as its documentation says.
+func TestCorruptionLog(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	b := fbOpen(t, dir)
+	revA, err := b.CreateRecord(ctx, "rec/a", []byte("first"))
+	require.NoError(t, err)
+	require.NoError(t, b.PutBlob(ctx, "blob/a", []byte("sealed value")))
+	revA, err = b.UpdateRecord(ctx, "rec/a", revA, []byte("second"))
+	require.NoError(t, err)
+	_, err = b.CreateRecord(ctx, "rec/last", []byte("last"))
+	require.NoError(t, err)
+	require.NoError(t, CloseWithoutCheckpoint(b))
+
+	logs, err := filepath.Glob(filepath.Join(dir, walName, "*"+logSuffix))
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	path := logs[0]
+	orig, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// The offsets of the entries, from the log itself.
+	var offs []int
+	for off := logHeaderSize; ; {
+		_, n, err := decodeEntry(orig[off:])
+		if err != nil {
+			break
+		}
+		offs = append(offs, off)
+		off += n
+	}
+	require.Len(t, offs, 4)
+	end := offs[3] + len(appendEntry(nil, logEntry{kind: kindRecordPut, rev: 1, key: "rec/last", data: []byte("last")}))
+	restore := func() { require.NoError(t, os.WriteFile(path, orig, 0o600)) }
+	// store returns a new store whose log holds data, and the log's path.
+	store := func(t *testing.T, data []byte) (string, string) {
+		dir := t.TempDir()
+		require.NoError(t, CloseWithoutCheckpoint(fbOpen(t, dir)))
+		path := filepath.Join(dir, walName, logName(1))
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		return dir, path
+	}
+
+	// Damage in the header or in an entry followed by others: Open
+	// reports it, naming the log, and so does a Backend that had already
+	// read the log, when it reads the damaged entry again.
+	reader := fbOpen(t, dir)
+	for _, at := range []int{0, 5, 13, offs[0], offs[0] + 4, offs[0] + 9, offs[1] + 20, offs[2] + entryHeaderSize + 2} {
+		t.Run(fmt.Sprintf("byte%d", at), func(t *testing.T) {
+			defer restore()
+			damaged := bytes.Clone(orig)
+			damaged[at] ^= 0x10
+			require.NoError(t, os.WriteFile(path, damaged, 0o600))
+			_, err := Open(dir)
+			fbCheckCorrupt(t, err, path, fmt.Sprintf("Open with byte %d of the log flipped", at))
+		})
+	}
+	t.Run("ReadAgain", func(t *testing.T) {
+		defer restore()
+		damaged := bytes.Clone(orig)
+		damaged[offs[2]+entryHeaderSize+entryFixedSize+2] ^= 0x01 // in rec/a's second content
+		require.NoError(t, os.WriteFile(path, damaged, 0o600))
+		_, err := reader.GetRecord(ctx, "rec/a", 0)
+		fbCheckCorrupt(t, err, path, "GetRecord of a damaged entry already indexed")
+	})
+
+	// Damage confined to the last entry, or the log cut inside it: taken
+	// for an append a crash cut short, dropped, and cleared by the next
+	// writer; everything before it is intact.
+	for name, damage := range map[string]func([]byte) []byte{
+		"LastEntryFlipped": func(d []byte) []byte { d[end-3] ^= 0x01; return d },
+		"LastEntryCut":     func(d []byte) []byte { return d[:end-5] },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, _ := store(t, damage(bytes.Clone(orig)))
+			b := fbOpen(t, dir)
+			_, err := b.GetRecord(ctx, "rec/last", 0)
+			assert.ErrorIs(t, err, backend.ErrNotFound, "the damaged last entry was served")
+			rec, err := b.GetRecord(ctx, "rec/a", 0)
+			require.NoError(t, err)
+			assert.Equal(t, revA, rec.Revision)
+			assert.Equal(t, []byte("second"), rec.Data)
+			_, err = b.CreateRecord(ctx, "rec/new", []byte("after"))
+			require.NoError(t, err)
+			b2 := fbOpen(t, dir)
+			rec, err = b2.GetRecord(ctx, "rec/new", 0)
+			require.NoError(t, err, "a write after a cleared entry")
+			assert.Equal(t, []byte("after"), rec.Data)
+		})
+	}
+
+	// Data after the end of the log (after zeros that end it) is damage.
+	t.Run("DataAfterEnd", func(t *testing.T) {
+		damaged := append(bytes.Clone(orig[:end]), make([]byte, 100)...)
+		dir, path := store(t, append(damaged, 0x42))
+		_, err := Open(dir)
+		fbCheckCorrupt(t, err, path, "Open with data after the end of the log")
+	})
 }
