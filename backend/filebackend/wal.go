@@ -1017,23 +1017,34 @@ func (w *wal) checkpoint(gen uint64) error {
 	// the log to be checkpointed again. Files with hashed names, whose
 	// keys a listing reads from them, are written aside and renamed, so
 	// that a listing never finds one half written.
+	//
+	// The files of deleted keys are spares: a key that needs a new file
+	// takes one, renamed, and overwrites it, which costs the file system
+	// far less than removing one file and creating another (no inode or
+	// block to free and allocate). Spares left over are removed.
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
 			_ = f.Close()
 		}
 	}()
+	var spares []string
 	for _, c := range changes {
+		if c.ref.deleted {
+			if c.blob {
+				spares = append(spares, w.b.blobPath(c.key))
+			} else {
+				spares = append(spares, w.b.recordPath(c.key))
+			}
+		}
+	}
+	for _, c := range changes {
+		if c.ref.deleted {
+			continue
+		}
 		dst := w.b.recordPath(c.key)
 		if c.blob {
 			dst = w.b.blobPath(c.key)
-		}
-		if c.ref.deleted {
-			w.b.cfg.note("remove", dst)
-			if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("filebackend: %w", err)
-			}
-			continue
 		}
 		data, err := w.readData(g, c.ref)
 		if err != nil {
@@ -1043,12 +1054,18 @@ func (w *wal) checkpoint(gen uint64) error {
 		if !c.blob {
 			content = encodeRecord(c.key, c.ref.rev, data)
 		}
-		f, err := w.writeFile(dst, content)
+		f, err := w.writeFile(dst, content, &spares)
 		if err != nil {
 			return err
 		}
 		if f != nil {
 			files = append(files, f)
+		}
+	}
+	for _, sp := range spares {
+		w.b.cfg.note("remove", sp)
+		if err := os.Remove(sp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("filebackend: %w", err)
 		}
 	}
 	w.b.cfg.note("flush", w.dir+"/")
@@ -1067,11 +1084,13 @@ func (w *wal) checkpoint(gen uint64) error {
 }
 
 // writeFile writes content to the file at dst, mode 0600, and starts its
-// write-back; it returns the file, open, for flushFiles. A file with a
-// hashed name, whose key a listing reads from it, is written to a temp
-// file, synced, and renamed to dst, so that not even a crash leaves one
-// torn under its name; writeFile returns no file for it.
-func (w *wal) writeFile(dst string, content []byte) (*os.File, error) {
+// write-back; it returns the file, open, for flushFiles. If dst does not
+// exist, it renames a spare file (popped from spares) to dst, and creates
+// one if no spare is left. A file with a hashed name, whose key a listing
+// reads from it, is written to a temp file, synced, and renamed to dst, so
+// that not even a crash leaves one torn under its name; writeFile returns
+// no file for it.
+func (w *wal) writeFile(dst string, content []byte, spares *[]string) (*os.File, error) {
 	if strings.HasPrefix(filepath.Base(dst), hashedNamePrefix) {
 		tmp, err := w.b.writeTemp(content)
 		if err != nil {
@@ -1085,16 +1104,35 @@ func (w *wal) writeFile(dst string, content []byte) (*os.File, error) {
 		return nil, nil
 	}
 	w.b.cfg.note("write", dst)
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
-	if err == nil {
-		if err = f.Chmod(fileMode); err == nil {
-			_, err = f.Write(content)
+	f, err := os.OpenFile(dst, os.O_WRONLY, 0)
+	for errors.Is(err, fs.ErrNotExist) && len(*spares) > 0 {
+		sp := (*spares)[len(*spares)-1]
+		*spares = (*spares)[:len(*spares)-1]
+		w.b.cfg.note("rename", dst)
+		if rerr := os.Rename(sp, dst); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("filebackend: %w", rerr)
 		}
-		if err != nil {
-			_ = f.Close()
+		f, err = os.OpenFile(dst, os.O_WRONLY, 0)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+		if err == nil {
+			if err = f.Chmod(fileMode); err != nil {
+				_ = f.Close()
+			}
 		}
 	}
 	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	// Overwrite, then cut to size: truncating to zero first would make
+	// ext4 flush the file on close (auto_da_alloc).
+	_, err = f.WriteAt(content, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(content)))
+	}
+	if err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("filebackend: %w", err)
 	}
 	startWriteback(f)
