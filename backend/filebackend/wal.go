@@ -327,7 +327,7 @@ func (w *wal) createGen(gen uint64) error {
 }
 
 // parseWindow is how much of a log parse reads at a time.
-const parseWindow = 256 << 10
+const parseWindow = 64 << 10
 
 // zeroChunk is how far ahead of its end a log is filled with zeros.
 // Appending over zeros written earlier changes neither the file's size
@@ -359,7 +359,10 @@ func (w *wal) parse(g *logGen, mode parseMode) error {
 	if _, err := g.f.ReadAt(head[:], g.end); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	if head == [entryHeaderSize]byte{} && mode != parseOpen {
+	if head == [entryHeaderSize]byte{} {
+		if mode == parseOpen {
+			return w.checkZeros(g, g.end)
+		}
 		return nil
 	}
 	window := make([]byte, parseWindow)
@@ -486,7 +489,14 @@ func (w *wal) stopAt(g *logGen, off int64, rest []byte, mode parseMode) error {
 
 // checkZeros checks that nothing but zeros follows off in g.
 func (w *wal) checkZeros(g *logGen, off int64) error {
-	buf := make([]byte, parseWindow)
+	fi, err := g.f.Stat()
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	if fi.Size() <= off {
+		return nil
+	}
+	buf := make([]byte, min(parseWindow, fi.Size()-off))
 	for {
 		n, err := g.f.ReadAt(buf, off)
 		if err != nil && !errors.Is(err, io.EOF) {
