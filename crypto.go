@@ -81,7 +81,8 @@ const DefaultKeyID = "DefaultEncryptionKey"
 // under it is lost.
 type LocalKeys struct {
 	master [32]byte
-	aeads  sync.Map // keyID -> cipher.AEAD
+	def    cipher.AEAD // the default key's ("" key ID), derived by NewLocalKeys
+	aeads  sync.Map    // keyID -> cipher.AEAD, for the other key IDs
 }
 
 // NewLocalKeys returns a LocalKeys over master, which must be 32 bytes of
@@ -92,6 +93,11 @@ func NewLocalKeys(master []byte) (*LocalKeys, error) {
 	}
 	k := &LocalKeys{}
 	copy(k.master[:], master)
+	def, err := k.derive("")
+	if err != nil {
+		return nil, err
+	}
+	k.def = def
 	return k, nil
 }
 
@@ -117,9 +123,23 @@ func (k *LocalKeys) GoString() string { return k.String() }
 func (k *LocalKeys) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }
 
 func (k *LocalKeys) aead(keyID string) (cipher.AEAD, error) {
+	if keyID == "" && k.def != nil {
+		return k.def, nil // every secret without a KmsKeyId: no lookup
+	}
 	if a, ok := k.aeads.Load(keyID); ok {
 		return a.(cipher.AEAD), nil
 	}
+	a, err := k.derive(keyID)
+	if err != nil {
+		return nil, err
+	}
+	got, _ := k.aeads.LoadOrStore(keyID, a)
+	return got.(cipher.AEAD), nil
+}
+
+// derive returns the AEAD of the key-encryption key of keyID, derived from
+// the master key.
+func (k *LocalKeys) derive(keyID string) (cipher.AEAD, error) {
 	var kek [32]byte
 	r := hkdf.New(sha256.New, k.master[:], nil, []byte("secretstore kek v1\x00"+keyID))
 	if _, err := io.ReadFull(r, kek[:]); err != nil {
@@ -130,18 +150,22 @@ func (k *LocalKeys) aead(keyID string) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	got, _ := k.aeads.LoadOrStore(keyID, a)
-	return got.(cipher.AEAD), nil
+	return cipher.NewGCM(block)
 }
 
 // WrapKey implements Keys. The ciphertext is a 12-byte random nonce
 // followed by the AES-GCM sealed data key; the key ID is keyID as given and
 // the version 0.
 func (k *LocalKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (WrappedKey, error) {
+	var nonce [gcmNonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return WrappedKey{}, err
+	}
+	return k.wrapKeyTo(ctx, keyID, dek, aad, nonce[:], nil)
+}
+
+// wrapKeyTo implements keysTo.
+func (k *LocalKeys) wrapKeyTo(ctx context.Context, keyID string, dek, aad, nonce, dst []byte) (WrappedKey, error) {
 	if err := ctx.Err(); err != nil {
 		return WrappedKey{}, err
 	}
@@ -149,7 +173,7 @@ func (k *LocalKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) 
 	if err != nil {
 		return WrappedKey{}, err
 	}
-	ct, err := gcmWrap(a, dek, aad)
+	ct, err := gcmWrapNonce(dst, a, nonce, dek, aad)
 	if err != nil {
 		return WrappedKey{}, err
 	}
@@ -158,6 +182,11 @@ func (k *LocalKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) 
 
 // UnwrapKey implements Keys.
 func (k *LocalKeys) UnwrapKey(ctx context.Context, key WrappedKey, aad []byte) ([]byte, error) {
+	return k.unwrapKeyTo(ctx, key, aad, nil)
+}
+
+// unwrapKeyTo implements keysTo.
+func (k *LocalKeys) unwrapKeyTo(ctx context.Context, key WrappedKey, aad, dst []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -168,20 +197,41 @@ func (k *LocalKeys) UnwrapKey(ctx context.Context, key WrappedKey, aad []byte) (
 	if err != nil {
 		return nil, err
 	}
-	return gcmUnwrap(nil, a, key.Ciphertext, aad)
+	return gcmUnwrap(dst, a, key.Ciphertext, aad)
 }
 
-// gcmWrap seals dek under a with a random nonce, which it puts first.
-func gcmWrap(a cipher.AEAD, dek, aad []byte) ([]byte, error) {
-	return gcmWrapTo(make([]byte, 0, a.NonceSize()+len(dek)+a.Overhead()), a, dek, aad)
+// keysTo is implemented by the Keys of this package ([LocalKeys],
+// [Keyring]). Their methods are those of Keys, except that the caller
+// provides the nonce of a wrap (random bytes it drew, perhaps together with
+// others) and the arrays the results go into when they have room (dst), so
+// that the engine's reads and writes allocate neither.
+type keysTo interface {
+	wrapKeyTo(ctx context.Context, keyID string, dek, aad, nonce, dst []byte) (WrappedKey, error)
+	unwrapKeyTo(ctx context.Context, key WrappedKey, aad, dst []byte) ([]byte, error)
 }
 
-// gcmWrapTo is gcmWrap writing into dst's array if it has room.
+var (
+	_ keysTo = (*LocalKeys)(nil)
+	_ keysTo = (*Keyring)(nil)
+)
+
+// gcmWrapTo seals dek under a with a random nonce, which it puts first,
+// writing into dst's array if it has room.
 func gcmWrapTo(dst []byte, a cipher.AEAD, dek, aad []byte) ([]byte, error) {
-	out := append(dst[:0], make([]byte, a.NonceSize())...)
-	if _, err := rand.Read(out); err != nil {
+	var nonce [gcmNonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, err
 	}
+	return gcmWrapNonce(dst, a, nonce[:], dek, aad)
+}
+
+// gcmWrapNonce is gcmWrapTo with the nonce given: random bytes the caller
+// drew for this wrap alone.
+func gcmWrapNonce(dst []byte, a cipher.AEAD, nonce, dek, aad []byte) ([]byte, error) {
+	if len(nonce) != a.NonceSize() {
+		return nil, errors.New("secretstore: wrong nonce size")
+	}
+	out := append(slices.Grow(dst[:0], len(nonce)+len(dek)+a.Overhead()), nonce...)
 	return a.Seal(out, out, dek, aad), nil
 }
 
@@ -264,13 +314,19 @@ func wrap(ctx context.Context, keys Keys, keyID string, dek, aad []byte) (Wrappe
 	if err != nil {
 		return WrappedKey{}, err
 	}
+	return w, checkWrapped(w)
+}
+
+// checkWrapped checks the bounds of a wrapped key that the sealed format
+// can store.
+func checkWrapped(w WrappedKey) error {
 	if len(w.KeyID) > maxKeyIDLen {
-		return WrappedKey{}, fmt.Errorf("wrapping key ID is %d bytes, more than %d", len(w.KeyID), maxKeyIDLen)
+		return fmt.Errorf("wrapping key ID is %d bytes, more than %d", len(w.KeyID), maxKeyIDLen)
 	}
 	if len(w.Ciphertext) > maxWrappedLen {
-		return WrappedKey{}, fmt.Errorf("wrapped key is %d bytes, more than %d", len(w.Ciphertext), maxWrappedLen)
+		return fmt.Errorf("wrapped key is %d bytes, more than %d", len(w.Ciphertext), maxWrappedLen)
 	}
-	return w, nil
+	return nil
 }
 
 // appendSealHeader appends the sealed format's header up to and including
@@ -288,16 +344,56 @@ func appendSealHeader(out []byte, w WrappedKey, nonce []byte) []byte {
 // sealHeaderLen is the length of appendSealHeader's output.
 func sealHeaderLen(w WrappedKey) int { return 10 + len(w.KeyID) + len(w.Ciphertext) + gcmNonceSize }
 
+// sealRandLen is the number of random bytes a seal uses: the data key, the
+// value's nonce and the nonce of the data key's wrap.
+const sealRandLen = 32 + gcmNonceSize + gcmNonceSize
+
+// scratch is a pooled buffer for short-lived key material and wrapped keys,
+// which go through interface calls (Keys, cipher.AEAD) and so could not stay
+// on the stack. Users clear what they put in it before returning it.
+type scratch [256]byte
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// putScratch clears s and returns it to the pool.
+func putScratch(s *scratch) {
+	clear(s[:])
+	scratchPool.Put(s)
+}
+
 // seal encrypts plaintext under a fresh data key wrapped by keys under keyID,
 // and appends the sealed value to dst.
 func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst []byte) ([]byte, error) {
-	var buf [32 + gcmNonceSize]byte
-	if _, err := rand.Read(buf[:]); err != nil {
+	sc := getScratch()
+	defer putScratch(sc)
+	rnd := sc[:sealRandLen]
+	if _, err := rand.Read(rnd); err != nil {
 		return nil, err
 	}
-	dek, nonce := buf[:32], buf[32:]
-	defer clear(buf[:])
-	w, err := wrap(ctx, keys, keyID, dek, aad)
+	return sealWith(ctx, keys, keyID, aad, plaintext, dst, rnd, sc[sealRandLen:sealRandLen])
+}
+
+// sealWith is seal with its random bytes given: rnd holds sealRandLen bytes
+// drawn for this seal alone, which the caller clears. The wrapped data key
+// goes into wrapBuf's array if it has room (the sealed value's header is a
+// copy of it).
+func sealWith(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst, rnd, wrapBuf []byte) ([]byte, error) {
+	dek, nonce, wrapNonce := rnd[:32], rnd[32:32+gcmNonceSize], rnd[32+gcmNonceSize:sealRandLen]
+	var w WrappedKey
+	var err error
+	if kt, ok := keys.(keysTo); ok {
+		if len(keyID) > maxKeyIDLen {
+			return nil, errors.New("key ID too long")
+		}
+		w, err = kt.wrapKeyTo(ctx, keyID, dek, aad, wrapNonce, wrapBuf)
+		if err == nil {
+			err = checkWrapped(w)
+		}
+	} else {
+		w, err = wrap(ctx, keys, keyID, dek, aad)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +501,12 @@ func parseSealed(b []byte) (sealed, error) {
 // rewrapped, if not nil, is the data key as Rewrap wrapped it again, which
 // takes the place of the one in b's header.
 func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool) ([]byte, error) {
+	return openTo(ctx, keys, aad, b, rewrapped, inPlace, nil)
+}
+
+// openTo is open unwrapping the data key into dekBuf's array (at least 32
+// bytes, or nil), which it clears, when keys can (keysTo).
+func openTo(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool, dekBuf []byte) ([]byte, error) {
 	s, err := parseSealed(b)
 	if err != nil {
 		return nil, err
@@ -412,7 +514,12 @@ func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, 
 	if rewrapped != nil {
 		s.key = *rewrapped
 	}
-	dek, err := keys.UnwrapKey(ctx, s.key, aad)
+	var dek []byte
+	if kt, ok := keys.(keysTo); ok {
+		dek, err = kt.unwrapKeyTo(ctx, s.key, aad, dekBuf[:0])
+	} else {
+		dek, err = keys.UnwrapKey(ctx, s.key, aad)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -960,6 +960,15 @@ func (k *Keyring) RetireKeyVersion(ctx context.Context, keyID string, version ui
 // WrapKey implements Keys: it wraps dek under the primary version of the key
 // keyID names, after checking that it has the current keyring.
 func (k *Keyring) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (WrappedKey, error) {
+	var nonce [gcmNonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return WrappedKey{}, err
+	}
+	return k.wrapKeyTo(ctx, keyID, dek, aad, nonce[:], nil)
+}
+
+// wrapKeyTo implements keysTo.
+func (k *Keyring) wrapKeyTo(ctx context.Context, keyID string, dek, aad, nonce, dst []byte) (WrappedKey, error) {
 	st, err := k.refresh(ctx)
 	if err != nil {
 		return WrappedKey{}, err
@@ -969,7 +978,7 @@ func (k *Keyring) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (W
 		return WrappedKey{}, err
 	}
 	v := key.version(key.primary)
-	ct, err := gcmWrap(v.aead, dek, aad)
+	ct, err := gcmWrapNonce(dst, v.aead, nonce, dek, aad)
 	if err != nil {
 		return WrappedKey{}, err
 	}
@@ -978,6 +987,11 @@ func (k *Keyring) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (W
 
 // UnwrapKey implements Keys.
 func (k *Keyring) UnwrapKey(ctx context.Context, w WrappedKey, aad []byte) ([]byte, error) {
+	return k.unwrapKeyTo(ctx, w, aad, nil)
+}
+
+// unwrapKeyTo implements keysTo.
+func (k *Keyring) unwrapKeyTo(ctx context.Context, w WrappedKey, aad, dst []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -996,7 +1010,7 @@ func (k *Keyring) UnwrapKey(ctx context.Context, w WrappedKey, aad []byte) ([]by
 	}
 	if key == nil {
 		if legacy := k.legacy.Load(); legacy != nil && w.Version == 0 {
-			return legacy.UnwrapKey(ctx, w, aad)
+			return legacy.unwrapKeyTo(ctx, w, aad, dst)
 		}
 		return nil, fmt.Errorf("%w: %q", ErrKeyNotFound, w.KeyID)
 	}
@@ -1007,7 +1021,7 @@ func (k *Keyring) UnwrapKey(ctx context.Context, w WrappedKey, aad []byte) ([]by
 	case v.retired:
 		return nil, fmt.Errorf("%w: version %d of key %s", ErrKeyVersionRetired, w.Version, key.id)
 	}
-	return gcmUnwrap(nil, v.aead, w.Ciphertext, aad)
+	return gcmUnwrap(dst, v.aead, w.Ciphertext, aad)
 }
 
 // rewrap is Rewrap's fast path: it unwraps w and wraps the data key again

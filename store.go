@@ -815,6 +815,11 @@ func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, al
 
 // readValue reads and opens the value of version v.
 func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) ([]byte, error) {
+	return e.readValueTo(ctx, s, v, nil)
+}
+
+// readValueTo is readValue unwrapping the data key into dekBuf (see openTo).
+func (e *Engine) readValueTo(ctx context.Context, s *secretMeta, v *versionMeta, dekBuf []byte) ([]byte, error) {
 	var blob []byte
 	var err error
 	if e.viewer != nil {
@@ -829,12 +834,13 @@ func (e *Engine) readValue(ctx context.Context, s *secretMeta, v *versionMeta) (
 		}
 		return nil, wrapInternal(err) // a storage failure, which callers retry
 	}
-	return e.openValue(ctx, s, v, blob, e.viewer == nil)
+	return e.openValue(ctx, s, v, blob, e.viewer == nil, dekBuf)
 }
 
-// openValue opens blob, the sealed value of version v, in place if inPlace.
-func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, blob []byte, inPlace bool) ([]byte, error) {
-	plain, err := open(ctx, e.keys, v.aad(s.ARN), blob, v.wrap, inPlace)
+// openValue opens blob, the sealed value of version v, in place if inPlace,
+// unwrapping the data key into dekBuf (see openTo).
+func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, blob []byte, inPlace bool, dekBuf []byte) ([]byte, error) {
+	plain, err := openTo(ctx, e.keys, v.aad(s.ARN), blob, v.wrap, inPlace, dekBuf)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -1475,7 +1481,16 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	if err != nil {
 		return nil, err
 	}
-	s, v, plain, err := e.readCached(ctx, ref, in)
+	// One allocation holds the output, its (usually one or two) stages, and
+	// room for the value's data key while it is in use, which the data key
+	// would otherwise need for itself (it goes through interface calls).
+	// The caller only ever sees o.out.
+	o := &struct {
+		out    GetSecretValueOutput
+		stages [2]string
+		dek    [32]byte // cleared by openTo
+	}{}
+	s, v, plain, err := e.readCached(ctx, ref, in, o.dek[:])
 	if s == nil && err == nil {
 		if s, err = e.readResolved(ctx, "", ref, false); err != nil {
 			return nil, err
@@ -1483,16 +1498,11 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 		if v, err = selectVersion(s, in.VersionId, in.VersionStage); err != nil {
 			return nil, err
 		}
-		plain, err = e.readValue(ctx, s, v)
+		plain, err = e.readValueTo(ctx, s, v, o.dek[:])
 	}
 	if err != nil {
 		return nil, err
 	}
-	// One allocation holds the output and its (usually one or two) stages.
-	o := &struct {
-		out    GetSecretValueOutput
-		stages [2]string
-	}{}
 	out := &o.out
 	*out = GetSecretValueOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID, VersionStages: s.Labels.stagesInto(o.stages[:], v.ID), CreatedDate: v.Created}
 	if v.Kind == kindString {
@@ -1513,7 +1523,7 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 // revision and return the blob together. It returns a nil s (and no error)
 // when that does not apply or the record changed, for the caller to read
 // the usual way.
-func (e *Engine) readCached(ctx context.Context, ref secretRef, in *GetSecretValueInput) (*secretMeta, *versionMeta, []byte, error) {
+func (e *Engine) readCached(ctx context.Context, ref secretRef, in *GetSecretValueInput, dekBuf []byte) (*secretMeta, *versionMeta, []byte, error) {
 	if e.pair == nil {
 		return nil, nil, nil, nil
 	}
@@ -1543,7 +1553,7 @@ func (e *Engine) readCached(ctx context.Context, ref secretRef, in *GetSecretVal
 	case rec.Revision != cc.rev || rec.Data != nil || blob == nil:
 		return nil, nil, nil, nil // changed, or no such blob: read afresh
 	}
-	plain, err := e.openValue(ctx, s, v, blob, true)
+	plain, err := e.openValue(ctx, s, v, blob, true, dekBuf)
 	if err != nil {
 		return nil, nil, nil, err
 	}
