@@ -267,14 +267,23 @@ func (e *Engine) newBlobKey() (string, error) {
 	if _, err := cryptorand.Read(r[:]); err != nil {
 		return "", err
 	}
-	var k [3 + 16 + 1 + 32]byte
+	var k [blobKeyLen]byte
+	e.blobKeyTo(&k, r[:])
+	return string(k[:]), nil
+}
+
+// blobKeyLen is the length of the blob keys the engine makes.
+const blobKeyLen = 3 + 16 + 1 + 32
+
+// blobKeyTo writes to k a blob key (see newBlobKey) made of the current time
+// and the 16 random bytes r.
+func (e *Engine) blobKeyTo(k *[blobKeyLen]byte, r []byte) {
 	copy(k[:], "v1/")
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], uint64(e.now().UnixNano()))
 	hex.Encode(k[3:19], t[:])
 	k[19] = '-'
-	hex.Encode(k[20:], r[:])
-	return string(k[:]), nil
+	hex.Encode(k[20:], r[:16])
 }
 
 // blobOlderThan reports whether the blob key k was made at least age before
@@ -856,37 +865,38 @@ func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, b
 // writeValue seals value for version v of s under the secret's key and
 // stores the blob, returning v with its Blob and KeyID set.
 func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
-	key, err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value)
-	if err != nil {
+	var key [blobKeyLen]byte
+	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, &key); err != nil {
 		return nil, err
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, key, v.LastAccessed, v.Seq, nil), nil
+	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, string(key[:]), v.LastAccessed, v.Seq, nil), nil
 }
 
 // storeSealed seals value, with associated data aad, under the key of s
-// and stores it under a new blob key, which it returns.
-func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte) (string, error) {
+// and stores it under a new blob key, which it writes to key. One read of
+// the random source serves the blob key, the data key and the nonces.
+func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key *[blobKeyLen]byte) error {
+	sc := getScratch()
+	defer putScratch(sc)
+	rnd := sc[:16+sealRandLen]
+	if _, err := cryptorand.Read(rnd); err != nil {
+		return err
+	}
 	buf := getBuf()
 	defer putBuf(buf)
-	sealedValue, err := seal(ctx, e.keys, s.KmsKeyID, aad, value, *buf)
+	sealedValue, err := sealWith(ctx, e.keys, s.KmsKeyID, aad, value, *buf, rnd[16:], sc[len(rnd):len(rnd)])
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return "", err
+			return err
 		}
 		if _, ok := errors.AsType[*keyringIOError](err); ok {
-			return "", wrapInternal(err)
+			return wrapInternal(err)
 		}
-		return "", &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
+		return &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
 	}
 	*buf = sealedValue
-	key, err := e.newBlobKey()
-	if err != nil {
-		return "", err
-	}
-	if err := e.b.PutBlob(ctx, key, sealedValue); err != nil {
-		return "", err
-	}
-	return key, nil
+	e.blobKeyTo(key, rnd[:16])
+	return e.b.PutBlob(ctx, string(key[:]), sealedValue)
 }
 
 // bufPool holds buffers for the encodings the engine hands to the backend
@@ -1210,11 +1220,12 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
 	if !once.reuse(next, nv) {
-		key, err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes)
-		if err != nil {
+		if err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, &box.blobKey); err != nil {
 			return putResult{}, nil, err
 		}
-		nv.KeyID, nv.Blob = next.KmsKeyID, key
+		// The box is never modified once its version is published, so
+		// the key can stay in it.
+		nv.KeyID, nv.Blob = next.KmsKeyID, unsafe.String(&box.blobKey[0], len(box.blobKey))
 		once.keep(ctx, e, next.ARN, nv)
 	}
 	box.encode()

@@ -72,12 +72,13 @@ func aadNames(aad []byte, arn string) bool {
 }
 
 // versionBox is a new version allocated together with room for its entry
-// encoding and the associated data of its value: a write makes one, and
-// these three would otherwise be three allocations.
+// encoding, the associated data of its value and its blob key: a write
+// makes one, and these four would otherwise be four allocations.
 type versionBox struct {
-	v   versionMeta
-	aad []byte
-	buf [256]byte
+	v       versionMeta
+	aad     []byte
+	buf     [256]byte
+	blobKey [blobKeyLen]byte // v.Blob, when the write stored a new value
 }
 
 // sealAAD returns the associated data of the box's version as a version of
