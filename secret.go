@@ -52,6 +52,18 @@ type secretMeta struct {
 	// chunk references not yet resolved) and kept in step with Versions by
 	// the engine when it publishes a secretMeta.
 	chunks []chunkState
+
+	// varr, if not nil, is the array Versions may lie in, ending at index
+	// varrEnd; a write that appends a version extends it in place when
+	// that is so and nobody has extended it yet (see appendPruned).
+	varr    *versionArray
+	varrEnd int
+
+	// entry, if not nil, is the cache entry allocated with this copy, for
+	// commit to use once, and labelRoom storage for a new label table (see
+	// cloneForWrite).
+	entry     *cached
+	labelRoom labelSet
 }
 
 // rotationMeta is a secret's rotation configuration. Configured stays true
@@ -79,7 +91,27 @@ func (s *secretMeta) purgeDue(now time.Time) bool {
 // modify in place).
 func (s *secretMeta) clone() *secretMeta {
 	c := *s
+	c.entry, c.labelRoom = nil, nil
 	return &c
+}
+
+// metaBox is a copy of a secretMeta allocated together with its cache
+// entry and room for a small label table: a write that stores a value makes
+// one, and these would otherwise be three allocations.
+type metaBox struct {
+	meta   secretMeta
+	entry  cached
+	labels [4]labelRef
+}
+
+// cloneForWrite is clone for a change that commit will write: the copy
+// comes with its cache entry, and with room for a label table of up to four
+// labels in labelRoom.
+func (s *secretMeta) cloneForWrite() *secretMeta {
+	b := &metaBox{meta: *s}
+	b.meta.entry = &b.entry
+	b.meta.labelRoom = b.labels[:0]
+	return &b.meta
 }
 
 // versionStages returns the labels of version id (nil when it has none).

@@ -130,6 +130,12 @@ func (ls labelSet) checkQuota() error {
 //
 // Every other label stays where it is.
 func putLabels(ls labelSet, v string, stages []string, firstValue bool) labelSet {
+	return putLabelsTo(nil, ls, v, stages, firstValue)
+}
+
+// putLabelsTo is putLabels building the new table in room's array if it
+// has room.
+func putLabelsTo(room, ls labelSet, v string, stages []string, firstValue bool) labelSet {
 	if stages == nil {
 		stages = []string{LabelCurrent}
 	}
@@ -137,8 +143,11 @@ func putLabels(ls labelSet, v string, stages []string, firstValue bool) labelSet
 		stages = append(slices.Clip(stages), LabelCurrent)
 	}
 	oldCurrent := ls.holder(LabelCurrent)
-	out := make(labelSet, len(ls), len(ls)+len(stages)+1)
-	copy(out, ls)
+	out := room[:0]
+	if need := len(ls) + len(stages) + 1; cap(out) < need {
+		out = make(labelSet, 0, need)
+	}
+	out = append(out, ls...)
 	for _, l := range stages {
 		out = out.set(l, v)
 	}

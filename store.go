@@ -444,7 +444,13 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		return err
 	}
 	slot := e.slotOf(key, cur)
-	slot.p.Store(&cached{rev: rev, meta: next, slot: slot})
+	c := next.entry
+	if c == nil {
+		c = &cached{}
+	}
+	next.entry = nil // used once
+	*c = cached{rev: rev, meta: next, slot: slot}
+	slot.p.Store(c)
 	if cur != nil {
 		e.deleteKeys(ctx, droppedChunks(cur.meta.chunks, next.chunks))
 	}
@@ -1184,7 +1190,9 @@ type putResult struct {
 //
 // fresh says that tok was generated for this call (see freshToken), so that
 // no version can have it as its ID and there is no need to look.
-func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fresh bool, val value, stages []string, now time.Time, once *sealedOnce) (putResult, []*versionMeta, error) {
+//
+// The versions pruned are appended to removedBuf, which may be nil.
+func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fresh bool, val value, stages []string, now time.Time, once *sealedOnce, removedBuf []*versionMeta) (putResult, []*versionMeta, error) {
 	v, idx := (*versionMeta)(nil), -1
 	if !fresh {
 		v, idx = findVersion(s.Versions, tok)
@@ -1199,9 +1207,10 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 	case replayDifferent:
 		return putResult{}, nil, errTokenInUse(tok, s.ARN)
 	}
-	next := s.clone()
+	next := s.cloneForWrite()
 	firstValue := s.Labels.holder(LabelCurrent) == "" && !hasValue(s.Versions)
-	next.Labels = putLabels(s.Labels, tok, stages, firstValue)
+	next.Labels = putLabelsTo(next.labelRoom, s.Labels, tok, stages, firstValue)
+	next.labelRoom = nil
 	if err := next.Labels.checkQuota(); err != nil {
 		return putResult{}, nil, err
 	}
@@ -1215,7 +1224,14 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		idx = -1
 		next.NextSeq++
 	}
-	kept, pruned, over := pruneWith(s.Versions, idx, nv, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
+	var pruned []*versionMeta
+	var over bool
+	if idx < 0 {
+		pruned, over = appendPruned(next, nv, now, e.cfg.maxVersions, e.cfg.pruneAge, removedBuf)
+	} else {
+		next.Versions, pruned, over = pruneWith(s.Versions, idx, nv, next.Labels, now, e.cfg.maxVersions, e.cfg.pruneAge)
+		next.varr, next.varrEnd = nil, 0
+	}
 	if over && r == replayNew {
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
@@ -1229,7 +1245,6 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		once.keep(ctx, e, next.ARN, nv)
 	}
 	box.encode()
-	next.Versions = kept
 	next.LastChanged = now
 	return putResult{meta: next, version: nv}, pruned, nil
 }
@@ -1317,7 +1332,8 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 		if err != nil {
 			return false, err
 		}
-		res, pruned, err := e.storeValue(ctx, s, tok, e.freshToken(in.ClientRequestToken), val, in.VersionStages, e.now(), once)
+		var prunedBuf [2]*versionMeta
+		res, pruned, err := e.storeValue(ctx, s, tok, e.freshToken(in.ClientRequestToken), val, in.VersionStages, e.now(), once, prunedBuf[:0])
 		if err != nil {
 			return false, err
 		}
@@ -1405,7 +1421,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 		var res putResult
 		var pruned []*versionMeta
 		if hasVal {
-			res, pruned, err = e.storeValue(ctx, next, tok, e.freshToken(in.ClientRequestToken), val, nil, now, once)
+			res, pruned, err = e.storeValue(ctx, next, tok, e.freshToken(in.ClientRequestToken), val, nil, now, once, nil)
 			if err != nil {
 				e.deleteBlobs(ctx, written)
 				return err

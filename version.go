@@ -232,6 +232,63 @@ func pruneWith(vs []*versionMeta, idx int, nv *versionMeta, ls labelSet, now tim
 	return kept, removed, excess > 0
 }
 
+// versionArray is an array that the Versions of successive copies of a
+// secret lie in, so that a write appending a version need not copy the
+// others: each copy's Versions is a slice of arr, and used counts the
+// entries that some copy covers. Entries below used are never written
+// again; the copy whose Versions ends at used may claim the next entry.
+type versionArray struct {
+	arr  []*versionMeta // its full length
+	used atomic.Int64
+}
+
+// appendPruned adds the new version nv to next, a copy of a secret that
+// next.Labels already gives nv's labels, and applies the version quota as
+// pruneWith does (with idx < 0), setting next.Versions. It returns the
+// removed versions, appended to removedBuf. When the versions it removes are
+// the oldest ones, as they are in the steady state of rotation, it extends
+// next's version array in place (see versionArray) instead of copying
+// every version; when the array is full or was extended by another copy, it
+// copies into a new one with room to grow.
+func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions int, age time.Duration, removedBuf []*versionMeta) (removed []*versionMeta, over bool) {
+	vs := next.Versions
+	n := len(vs) + 1
+	excess := n - maxVersions
+	removed = removedBuf[:0]
+	for i := 0; i < n && excess > 0; i++ { // oldest first
+		v := nv
+		if i < len(vs) {
+			v = vs[i]
+		}
+		if !next.Labels.labelled(v.ID) && now.Sub(v.Created) >= age {
+			if len(removed) != i || i == len(vs) {
+				// Not the oldest ones, or nv itself: the general case.
+				kept, removed, over := pruneWith(vs, -1, nv, next.Labels, now, maxVersions, age)
+				next.Versions, next.varr, next.varrEnd = kept, nil, 0
+				return removed, over
+			}
+			removed = append(removed, v)
+			excess--
+		}
+	}
+	k := len(removed) // vs[:k] go
+	if a, end := next.varr, next.varrEnd; a != nil && len(vs) > 0 && end < len(a.arr) &&
+		&a.arr[end-1] == &vs[len(vs)-1] && a.used.CompareAndSwap(int64(end), int64(end+1)) {
+		a.arr[end] = nv
+		next.Versions = a.arr[end-len(vs)+k : end+1 : end+1]
+		next.varrEnd = end + 1
+		return removed, excess > 0
+	}
+	live := len(vs) - k + 1
+	arr := make([]*versionMeta, live, live+max(4, live/4))
+	copy(arr, vs[k:])
+	arr[live-1] = nv
+	a := &versionArray{arr: arr[:cap(arr)]}
+	a.used.Store(int64(live))
+	next.Versions, next.varr, next.varrEnd = arr[:live:live], a, live
+	return removed, excess > 0
+}
+
 // pruneOwned is pruneVersions for a slice the caller owns: kept reuses its
 // array. It stops looking at versions once enough are removed, so that a
 // write to a secret at the quota does not visit every version.
