@@ -174,9 +174,74 @@ func TestPruneVersions(t *testing.T) {
 					assert.Equal(t, mbIDs(kept), mbIDs(k), "pruneWith(idx=%d) kept", idx)
 					assert.Equal(t, mbIDs(removed), mbIDs(r), "pruneWith(idx=%d) removed", idx)
 					assert.Equal(t, over, o, "pruneWith(idx=%d) over", idx)
+					if idx < 0 {
+						// appendPruned agrees, whether it copies or
+						// extends the array in place.
+						for _, shared := range []bool{false, true} {
+							next := &secretMeta{Versions: base, Labels: tt.ls}
+							if shared {
+								next = mbSharedVersions(base, tt.ls)
+							}
+							r, o := appendPruned(next, nv, mbEpoch, tt.max, DefaultPruneAge, nil)
+							assert.Equal(t, before, mbIDs(base), "appendPruned modified its input")
+							assert.Equal(t, mbIDs(kept), mbIDs(next.Versions), "appendPruned(shared=%v) kept", shared)
+							assert.Equal(t, mbIDs(removed), mbIDs(r), "appendPruned(shared=%v) removed", shared)
+							assert.Equal(t, over, o, "appendPruned(shared=%v) over", shared)
+						}
+					}
 				}
 			}
 		})
+	}
+}
+
+// mbSharedVersions returns a secret whose versions vs lie in a versionArray
+// with room to grow.
+func mbSharedVersions(vs []*versionMeta, ls labelSet) *secretMeta {
+	arr := make([]*versionMeta, len(vs), len(vs)+4)
+	copy(arr, vs)
+	a := &versionArray{arr: arr[:cap(arr)]}
+	a.used.Store(int64(len(vs)))
+	return &secretMeta{Versions: arr[:len(vs):len(vs)], Labels: ls, varr: a, varrEnd: len(vs)}
+}
+
+// Two copies of one secret that each append a version: the first extends
+// the shared array in place, the second must not overwrite what the first
+// added, and neither changes the versions of the secret they copied.
+func TestAppendPrunedSharedArray(t *testing.T) {
+	t.Parallel()
+	vs := mbVersions([]string{"a", "b", "c"}, []int{48, 48, 48})
+	ls := labelSet{{LabelCurrent, "c"}, {LabelPrevious, "b"}}
+	s := mbSharedVersions(vs, ls)
+	nv1, nv2 := &versionMeta{ID: "d", Created: mbEpoch}, &versionMeta{ID: "e", Created: mbEpoch}
+	ls2 := labelSet{{LabelCurrent, "d"}, {LabelPrevious, "c"}}
+
+	first := s.clone()
+	first.Labels = ls2
+	removed, over := appendPruned(first, nv1, mbEpoch, 3, DefaultPruneAge, nil)
+	require.False(t, over)
+	assert.Equal(t, []string{"a"}, mbIDs(removed))
+	assert.Equal(t, []string{"b", "c", "d"}, mbIDs(first.Versions))
+	assert.Same(t, s.varr, first.varr, "the first copy extends the array in place")
+
+	second := s.clone()
+	second.Labels = labelSet{{LabelCurrent, "e"}, {LabelPrevious, "c"}}
+	_, _ = appendPruned(second, nv2, mbEpoch, 3, DefaultPruneAge, nil)
+	assert.Equal(t, []string{"b", "c", "e"}, mbIDs(second.Versions))
+	assert.NotSame(t, s.varr, second.varr, "the second copy copies")
+	assert.Equal(t, []string{"b", "c", "d"}, mbIDs(first.Versions), "the first copy's versions changed")
+	assert.Equal(t, []string{"a", "b", "c"}, mbIDs(s.Versions), "the original's versions changed")
+	assert.Equal(t, len(first.Versions), cap(first.Versions), "a shared array's slice must be clipped")
+
+	// The first copy's successor extends the array again, up to its end.
+	next := first
+	for i := range 5 {
+		c := next.clone()
+		c.Labels = labelSet{{LabelCurrent, fmt.Sprint(i)}, {LabelPrevious, next.Labels.holder(LabelCurrent)}}
+		_, over := appendPruned(c, &versionMeta{ID: fmt.Sprint(i), Created: mbEpoch}, mbEpoch, 3, 0, nil)
+		require.False(t, over)
+		assert.Equal(t, []string{next.Labels.holder(LabelPrevious), next.Labels.holder(LabelCurrent), fmt.Sprint(i)}, mbIDs(c.Versions))
+		next = c
 	}
 }
 
