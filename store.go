@@ -239,9 +239,14 @@ func (e *Engine) newVersionID() (string, error) {
 	if err := e.readRand(u[:]); err != nil {
 		return "", err
 	}
+	return versionIDFrom(u), nil
+}
+
+// versionIDFrom returns the UUIDv4 made of the random bytes u.
+func versionIDFrom(u uuid.UUID) string {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	return u.String(), nil
+	return u.String()
 }
 
 const suffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -871,21 +876,31 @@ func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, b
 // writeValue seals value for version v of s under the secret's key and
 // stores the blob, returning v with its Blob and KeyID set.
 func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
-	var key [blobKeyLen]byte
-	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, &key); err != nil {
+	key := new([blobKeyLen]byte)
+	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, key, nil); err != nil {
 		return nil, err
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, string(key[:]), v.LastAccessed, v.Seq, nil), nil
+	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, unsafe.String(&key[0], len(key)), v.LastAccessed, v.Seq, nil), nil
 }
 
+// storeRandLen is the number of random bytes storeSealed uses: 16 for the
+// blob key and sealRandLen for the seal.
+const storeRandLen = 16 + sealRandLen
+
 // storeSealed seals value, with associated data aad, under the key of s
-// and stores it under a new blob key, which it writes to key. One read of
-// the random source serves the blob key, the data key and the nonces.
-func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key *[blobKeyLen]byte) error {
+// and stores it under a new blob key, which it writes to key; *key must not
+// change afterwards, since the key is given to the backend as a string over
+// it. One read of the random source serves the blob key, the data key and
+// the nonces, unless pre holds storeRandLen bytes drawn for this call alone
+// (see sealedOnce), which it uses instead and clears.
+func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key *[blobKeyLen]byte, pre []byte) error {
 	sc := getScratch()
 	defer putScratch(sc)
-	rnd := sc[:16+sealRandLen]
-	if _, err := cryptorand.Read(rnd); err != nil {
+	rnd := sc[:storeRandLen]
+	if len(pre) == storeRandLen {
+		copy(rnd, pre)
+		clear(pre)
+	} else if _, err := cryptorand.Read(rnd); err != nil {
 		return err
 	}
 	buf := getBuf()
@@ -902,7 +917,7 @@ func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []by
 	}
 	*buf = sealedValue
 	e.blobKeyTo(key, rnd[:16])
-	return e.b.PutBlob(ctx, string(key[:]), sealedValue)
+	return e.b.PutBlob(ctx, unsafe.String(&key[0], len(key)), sealedValue)
 }
 
 // bufPool holds buffers for the encodings the engine hands to the backend
@@ -1236,7 +1251,7 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
 	if !once.reuse(next, nv) {
-		if err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, &box.blobKey); err != nil {
+		if err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, &box.blobKey, once.takeRand()); err != nil {
 			return putResult{}, nil, err
 		}
 		// The box is never modified once its version is published, so
@@ -1256,9 +1271,35 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 // Without it a writer whose attempts are slow (a file backend's fsyncs) can
 // lose every race to a faster one. The zero value is ready; a nil
 // *sealedOnce keeps nothing.
+//
+// It also carries random bytes drawn for the write's first seal, together
+// with those of its VersionId (see drawWithID), so that a write reads the
+// random source once.
 type sealedOnce struct {
 	arn string
 	v   *versionMeta // the blob no record refers to yet, or nil
+
+	rnd     [16 + storeRandLen]byte // a VersionId's bytes, then storeSealed's
+	haveRnd bool                    // rnd[16:] is unused
+}
+
+// drawWithID draws the random bytes of a new VersionId and of the first
+// seal in one read, and returns the VersionId.
+func (c *sealedOnce) drawWithID() (string, error) {
+	if _, err := cryptorand.Read(c.rnd[:]); err != nil {
+		return "", err
+	}
+	c.haveRnd = true
+	return versionIDFrom(uuid.UUID(c.rnd[:16])), nil
+}
+
+// takeRand returns the random bytes drawn for the first seal, once, or nil.
+func (c *sealedOnce) takeRand() []byte {
+	if c == nil || !c.haveRnd {
+		return nil
+	}
+	c.haveRnd = false
+	return c.rnd[16:]
 }
 
 // reuse gives the new version nv of s (not yet encoded) the key and blob
@@ -1314,7 +1355,18 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if err := validateStages(in.VersionStages); err != nil {
 		return nil, err
 	}
-	tok, val, hasVal, err := e.valueAndToken(in.SecretString, in.SecretBinary, in.ClientRequestToken, true)
+	once := &sealedOnce{}
+	defer clear(once.rnd[:])
+	given := in.ClientRequestToken
+	if e.freshToken(given) && !e.cfg.strict {
+		// The token is generated (token would do it): draw it together
+		// with the randomness of the seal.
+		var err error
+		if given, err = once.drawWithID(); err != nil {
+			return nil, wrapInternal(err)
+		}
+	}
+	tok, val, hasVal, err := e.valueAndToken(in.SecretString, in.SecretBinary, given, true)
 	if err != nil {
 		return nil, err
 	}
@@ -1326,7 +1378,6 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 		return nil, err
 	}
 	var out *PutSecretValueOutput
-	once := &sealedOnce{}
 	err = e.updateOptimistic(ctx, key, func(cur *cached) (bool, error) {
 		s, err := e.active(cur, ref, false)
 		if err != nil {
