@@ -101,11 +101,11 @@ func (s *secretMeta) clone() *secretMeta {
 type metaBox struct {
 	meta   secretMeta
 	entry  cached
-	labels [4]labelRef
+	labels [3]labelRef
 }
 
 // cloneForWrite is clone for a change that commit will write: the copy
-// comes with its cache entry, and with room for a label table of up to four
+// comes with its cache entry, and with room for a label table of up to three
 // labels in labelRoom.
 func (s *secretMeta) cloneForWrite() *secretMeta {
 	b := &metaBox{meta: *s}

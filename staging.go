@@ -133,8 +133,8 @@ func putLabels(ls labelSet, v string, stages []string, firstValue bool) labelSet
 	return putLabelsTo(nil, ls, v, stages, firstValue)
 }
 
-// putLabelsTo is putLabels building the new table in room's array if it
-// has room.
+// putLabelsTo is putLabels building the new table in room's array while it
+// has room. The caller must own that array.
 func putLabelsTo(room, ls labelSet, v string, stages []string, firstValue bool) labelSet {
 	if stages == nil {
 		stages = []string{LabelCurrent}
@@ -144,10 +144,10 @@ func putLabelsTo(room, ls labelSet, v string, stages []string, firstValue bool) 
 	}
 	oldCurrent := ls.holder(LabelCurrent)
 	out := room[:0]
-	if need := len(ls) + len(stages) + 1; cap(out) < need {
+	if need := len(ls) + len(stages) + 1; cap(out) < len(ls) {
 		out = make(labelSet, 0, need)
 	}
-	out = append(out, ls...)
+	out = append(out, ls...) // then set appends, moving out of room if it must
 	for _, l := range stages {
 		out = out.set(l, v)
 	}
