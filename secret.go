@@ -53,6 +53,10 @@ type secretMeta struct {
 	// the engine when it publishes a secretMeta.
 	chunks []chunkState
 
+	// hint, when it describes Versions, tells where their entries are
+	// stored without looking at every version (see knownLayout).
+	hint layoutHint
+
 	// varr, if not nil, is the array Versions may lie in, ending at index
 	// varrEnd; a write that appends a version extends it in place when
 	// that is so and nobody has extended it yet (see appendPruned).
@@ -64,6 +68,29 @@ type secretMeta struct {
 	// cloneForWrite).
 	entry     *cached
 	labelRoom labelSet
+}
+
+// layoutHint records, for the Versions slice that starts at first and has
+// n elements, that the entries of its last tailN versions are in the head
+// and those of every other version in the chunks of the secretMeta's
+// chunks field. A write that appends a version and prunes the oldest ones
+// keeps it up to date, so that commit need not visit every version to find
+// the head's entries; any other change of Versions makes a new slice, which
+// the hint no longer describes.
+type layoutHint struct {
+	first **versionMeta
+	n     int
+	tailN int
+}
+
+// knownLayout returns the number of versions, the last ones, whose entries
+// are in the head, if the hint describes s.Versions.
+func (s *secretMeta) knownLayout() (tailN int, ok bool) {
+	h := s.hint
+	if len(s.Versions) == 0 || h.n != len(s.Versions) || h.first != &s.Versions[0] {
+		return 0, false
+	}
+	return h.tailN, true
 }
 
 // rotationMeta is a secret's rotation configuration. Configured stays true

@@ -416,7 +416,13 @@ func (e *Engine) forget(key string) {
 // them.
 func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta, fresh ...*versionMeta) error {
 	var tailBuf [40]*versionMeta
-	chunks, tail := layoutOf(next.Versions, tailBuf[:0])
+	var chunks []chunkState
+	var tail []*versionMeta
+	if n, ok := next.knownLayout(); ok {
+		chunks, tail = next.chunks, next.Versions[len(next.Versions)-n:]
+	} else {
+		chunks, tail = layoutOf(next.Versions, tailBuf[:0])
+	}
 	var chunk string
 	if len(tail) > e.cfg.chunkSize {
 		var err error
@@ -427,6 +433,12 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		chunks, tail = layoutOf(next.Versions, tailBuf[:0])
 	}
 	next.chunks = chunks
+	// Keep the layout for the next write when the head's entries are the
+	// last versions, as they are unless an old version's entry changed.
+	next.hint = layoutHint{}
+	if t, vs := len(tail), next.Versions; len(vs) > 0 && (t == 0 || tail[0] == vs[len(vs)-t]) {
+		next.hint = layoutHint{first: &vs[0], n: len(vs), tailN: t}
+	}
 	buf := getBuf()
 	data := encodeHead(*buf, next, chunks, tail)
 	var rev uint64

@@ -252,6 +252,7 @@ type versionArray struct {
 // copies into a new one with room to grow.
 func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions int, age time.Duration, removedBuf []*versionMeta) (removed []*versionMeta, over bool) {
 	vs := next.Versions
+	oldTail, known := next.knownLayout()
 	n := len(vs) + 1
 	excess := n - maxVersions
 	removed = removedBuf[:0]
@@ -265,6 +266,7 @@ func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions 
 				// Not the oldest ones, or nv itself: the general case.
 				kept, removed, over := pruneWith(vs, -1, nv, next.Labels, now, maxVersions, age)
 				next.Versions, next.varr, next.varrEnd = kept, nil, 0
+				next.hint = layoutHint{}
 				return removed, over
 			}
 			removed = append(removed, v)
@@ -277,6 +279,7 @@ func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions 
 		a.arr[end] = nv
 		next.Versions = a.arr[end-len(vs)+k : end+1 : end+1]
 		next.varrEnd = end + 1
+		next.pruneLayout(removed, oldTail, known)
 		return removed, excess > 0
 	}
 	live := len(vs) - k + 1
@@ -286,7 +289,43 @@ func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions 
 	a := &versionArray{arr: arr[:cap(arr)]}
 	a.used.Store(int64(live))
 	next.Versions, next.varr, next.varrEnd = arr[:live:live], a, live
+	next.pruneLayout(removed, oldTail, known)
 	return removed, excess > 0
+}
+
+// pruneLayout sets the layout hint of next, whose Versions are now the old
+// ones with removed, the oldest ones, taken off and a new version appended
+// (see appendPruned): the removed versions leave their chunks or the head,
+// and the new one is in the head. oldTail and known are what knownLayout
+// said of the old Versions; without that, next gets no hint.
+func (next *secretMeta) pruneLayout(removed []*versionMeta, oldTail int, known bool) {
+	next.hint = layoutHint{}
+	if !known {
+		return
+	}
+	tailN := oldTail + 1
+	chunks, copied := next.chunks, false
+	for _, v := range removed {
+		if v.chunk == nil {
+			tailN--
+			continue
+		}
+		i := slices.IndexFunc(chunks, func(c chunkState) bool { return c.ref == v.chunk })
+		if i < 0 {
+			return // not as the hint says: commit finds the layout
+		}
+		if !copied {
+			chunks, copied = slices.Clone(chunks), true
+		}
+		if chunks[i].live &^= 1 << (v.slot & 63); chunks[i].live == 0 {
+			chunks = slices.Delete(chunks, i, i+1)
+		}
+	}
+	if tailN < 1 || tailN > len(next.Versions) {
+		return
+	}
+	next.chunks = chunks
+	next.hint = layoutHint{first: &next.Versions[0], n: len(next.Versions), tailN: tailN}
 }
 
 // pruneOwned is pruneVersions for a slice the caller owns: kept reuses its
