@@ -115,11 +115,13 @@ var idSeed = maphash.MakeSeed()
 func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 
 // findVersion returns the version with the given ID and its index, or nil
-// and -1.
+// and -1. It looks from the newest version back: the versions a call names
+// are usually recent (AWSCURRENT, AWSPREVIOUS, a retried write), and each
+// version looked at is a memory access of its own.
 func findVersion(vs []*versionMeta, id string) (*versionMeta, int) {
 	h := idHash(id)
-	for i, v := range vs {
-		if v.hash == h && v.ID == id {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if v := vs[i]; v.hash == h && v.ID == id {
 			return v, i
 		}
 	}
