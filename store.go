@@ -5,7 +5,6 @@ import (
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -242,11 +241,41 @@ func (e *Engine) newVersionID() (string, error) {
 	return versionIDFrom(u), nil
 }
 
-// versionIDFrom returns the UUIDv4 made of the random bytes u.
+// versionIDFrom returns the UUIDv4 made of the random bytes u, formatted
+// as uuid.UUID.String does.
 func versionIDFrom(u uuid.UUID) string {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	return u.String()
+	var b [36]byte
+	encodeHex(b[0:8], u[0:4])
+	b[8] = '-'
+	encodeHex(b[9:13], u[4:6])
+	b[13] = '-'
+	encodeHex(b[14:18], u[6:8])
+	b[18] = '-'
+	encodeHex(b[19:23], u[8:10])
+	b[23] = '-'
+	encodeHex(b[24:], u[10:])
+	return string(b[:])
+}
+
+// hexPairs holds the two lowercase hex digits of every byte value.
+var hexPairs = func() (t [256][2]byte) {
+	const digits = "0123456789abcdef"
+	for i := range t {
+		t[i] = [2]byte{digits[i>>4], digits[i&15]}
+	}
+	return t
+}()
+
+// encodeHex is hex.Encode with a table of digit pairs, which takes half
+// the instructions: dst must hold 2*len(src) bytes.
+func encodeHex(dst, src []byte) {
+	_ = dst[2*len(src)-1]
+	for i, c := range src {
+		p := hexPairs[c]
+		dst[2*i], dst[2*i+1] = p[0], p[1]
+	}
 }
 
 const suffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -286,9 +315,9 @@ func (e *Engine) blobKeyTo(k *[blobKeyLen]byte, r []byte) {
 	copy(k[:], "v1/")
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], uint64(e.now().UnixNano()))
-	hex.Encode(k[3:19], t[:])
+	encodeHex(k[3:19], t[:])
 	k[19] = '-'
-	hex.Encode(k[20:], r[:16])
+	encodeHex(k[20:], r[:16])
 }
 
 // blobOlderThan reports whether the blob key k was made at least age before
@@ -680,6 +709,17 @@ func (e *Engine) updateOptimistic(ctx context.Context, key string, fn func(cur *
 		_, err := fn(cur)
 		return err
 	})
+}
+
+// cachedKey returns the record key of the secret name, taken from the
+// cache when it holds the secret, so that it need not be made.
+func (e *Engine) cachedKey(name string) string {
+	if s, ok := e.cache.Load(name); ok {
+		if k := s.(*cacheSlot).key; k != "" {
+			return k
+		}
+	}
+	return e.recordKey(name)
 }
 
 // cachedRecord returns the engine's cached copy of the record under key, or
@@ -1385,10 +1425,11 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if !hasVal {
 		return nil, errInvalidRequest(msgValueRequired)
 	}
-	key, ref, err := e.resolveValid(in.SecretId)
+	ref, err := e.resolveRef(in.SecretId)
 	if err != nil {
 		return nil, err
 	}
+	key := e.cachedKey(ref.Name)
 	var out *PutSecretValueOutput
 	err = e.updateOptimistic(ctx, key, func(cur *cached) (bool, error) {
 		s, err := e.active(cur, ref, false)
