@@ -215,6 +215,21 @@ var (
 	_ keysTo = (*Keyring)(nil)
 )
 
+// fastKeys returns keys as a keysTo if it is a *LocalKeys or a *Keyring,
+// and otherwise nil. It checks the concrete type, not the interface: a
+// type of another package that embeds one of them (to log or meter its
+// calls, say) has the unexported methods too, and its own WrapKey and
+// UnwrapKey must still be the ones called.
+func fastKeys(keys Keys) keysTo {
+	switch k := keys.(type) {
+	case *LocalKeys:
+		return k
+	case *Keyring:
+		return k
+	}
+	return nil
+}
+
 // gcmWrapTo seals dek under a with a random nonce, which it puts first,
 // writing into dst's array if it has room.
 func gcmWrapTo(dst []byte, a cipher.AEAD, dek, aad []byte) ([]byte, error) {
@@ -383,7 +398,7 @@ func sealWith(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst,
 	dek, nonce, wrapNonce := rnd[:32], rnd[32:32+gcmNonceSize], rnd[32+gcmNonceSize:sealRandLen]
 	var w WrappedKey
 	var err error
-	if kt, ok := keys.(keysTo); ok {
+	if kt := fastKeys(keys); kt != nil {
 		if len(keyID) > maxKeyIDLen {
 			return nil, errors.New("key ID too long")
 		}
@@ -515,7 +530,7 @@ func openTo(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey
 		s.key = *rewrapped
 	}
 	var dek []byte
-	if kt, ok := keys.(keysTo); ok {
+	if kt := fastKeys(keys); kt != nil {
 		dek, err = kt.unwrapKeyTo(ctx, s.key, aad, dekBuf[:0])
 	} else {
 		dek, err = keys.UnwrapKey(ctx, s.key, aad)

@@ -1059,3 +1059,44 @@ func TestRegressionLazyPruneOnRead(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, swept, "lazy pruning left orphan blobs")
 }
+
+// countingKeys embeds *secretstore.LocalKeys and counts the calls of its
+// own WrapKey and UnwrapKey, as a user's metering or auditing wrapper
+// would.
+type countingKeys struct {
+	*secretstore.LocalKeys
+	wraps, unwraps atomic.Int64
+}
+
+func (k *countingKeys) WrapKey(ctx context.Context, keyID string, dek, aad []byte) (secretstore.WrappedKey, error) {
+	k.wraps.Add(1)
+	return k.LocalKeys.WrapKey(ctx, keyID, dek, aad)
+}
+
+func (k *countingKeys) UnwrapKey(ctx context.Context, w secretstore.WrappedKey, aad []byte) ([]byte, error) {
+	k.unwraps.Add(1)
+	return k.LocalKeys.UnwrapKey(ctx, w, aad)
+}
+
+// A Keys that embeds LocalKeys (or Keyring) has its own WrapKey and
+// UnwrapKey called for every value written and read: the engine's fast
+// paths for its own Keys types do not bypass a wrapper.
+func TestRegressionKeysWrapperCalled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lk, err := secretstore.NewLocalKeys(make([]byte, 32))
+	require.NoError(t, err)
+	keys := &countingKeys{LocalKeys: lk}
+	e, err := secretstore.New(membackend.New(), secretstore.WithKeys(keys))
+	require.NoError(t, err)
+	v := "value"
+	_, err = e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: &v})
+	require.NoError(t, err)
+	_, err = e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: "s", SecretString: &v})
+	require.NoError(t, err)
+	out, err := e.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "s"})
+	require.NoError(t, err)
+	assert.Equal(t, v, out.SecretString)
+	assert.Equal(t, int64(2), keys.wraps.Load(), "WrapKey calls")
+	assert.Equal(t, int64(1), keys.unwraps.Load(), "UnwrapKey calls")
+}
