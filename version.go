@@ -119,8 +119,17 @@ func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 // are usually recent (AWSCURRENT, AWSPREVIOUS, a retried write), and each
 // version looked at is a memory access of its own.
 func findVersion(vs []*versionMeta, id string) (*versionMeta, int) {
+	// The newest two (AWSCURRENT and AWSPREVIOUS after a rotation) are
+	// compared directly, which costs less than hashing id; the others by
+	// hash first, which looks at no more than each version's own memory.
+	n := len(vs)
+	for i := n - 1; i >= max(n-2, 0); i-- {
+		if vs[i].ID == id {
+			return vs[i], i
+		}
+	}
 	h := idHash(id)
-	for i := len(vs) - 1; i >= 0; i-- {
+	for i := n - 3; i >= 0; i-- {
 		if v := vs[i]; v.hash == h && v.ID == id {
 			return v, i
 		}

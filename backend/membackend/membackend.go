@@ -86,17 +86,19 @@ func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint6
 	}
 	sh := b.shard(key)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if sh.closed {
-		return backend.Record{}, backend.ErrClosed
-	}
 	r, ok := sh.records[key]
-	if !ok {
+	closed := sh.closed
+	sh.mu.RUnlock()
+	switch {
+	case closed:
+		return backend.Record{}, backend.ErrClosed
+	case !ok:
 		return backend.Record{}, backend.ErrNotFound
-	}
-	if knownRevision != 0 && knownRevision == r.rev {
+	case knownRevision != 0 && knownRevision == r.rev:
 		return backend.Record{Key: key, Revision: r.rev}, nil
 	}
+	// Stored data is never modified in place (writes replace it), so the
+	// copy can be made unlocked.
 	return backend.Record{Key: key, Revision: r.rev, Data: clone(r.data)}, nil
 }
 
@@ -251,12 +253,13 @@ func (b *Backend) ViewBlob(ctx context.Context, key string) ([]byte, error) {
 	}
 	sh := b.shard(key)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if sh.closed {
-		return nil, backend.ErrClosed
-	}
 	data, ok := sh.blobs[key]
-	if !ok {
+	closed := sh.closed
+	sh.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, backend.ErrClosed
+	case !ok:
 		return nil, backend.ErrNotFound
 	}
 	return data, nil
