@@ -363,17 +363,17 @@ func sealHeaderLen(w WrappedKey) int { return 10 + len(w.KeyID) + len(w.Cipherte
 // value's nonce and the nonce of the data key's wrap.
 const sealRandLen = 32 + gcmNonceSize + gcmNonceSize
 
-// scratch is a pooled buffer for short-lived key material and wrapped keys,
-// which go through interface calls (Keys, cipher.AEAD) and so could not stay
-// on the stack. Users clear what they put in it before returning it.
-type scratch [256]byte
+// keyScratch is a pooled buffer for short-lived key material and wrapped
+// keys, which go through interface calls (Keys, cipher.AEAD) and so could not
+// stay on the stack; putScratch clears it before it goes back to the pool.
+type keyScratch [256]byte
 
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+var scratchPool = sync.Pool{New: func() any { return new(keyScratch) }}
 
-func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+func getScratch() *keyScratch { return scratchPool.Get().(*keyScratch) }
 
 // putScratch clears s and returns it to the pool.
-func putScratch(s *scratch) {
+func putScratch(s *keyScratch) {
 	clear(s[:])
 	scratchPool.Put(s)
 }
