@@ -32,7 +32,8 @@
 // commit), so concurrent writers cost about one flush per group rather
 // than one each. A log is filled with zeros ahead of its end, so that an
 // append changes neither the file's size nor its block map and the flush
-// writes data only, without a journal commit of the file system.
+// writes data only, not the file's metadata (nor, on a journaled file
+// system, a journal commit).
 //
 // PutBlob appends the blob to the log and returns without flushing it: the
 // flush of the next record write covers it, since a log is flushed whole
@@ -52,7 +53,7 @@
 // started; the sealed log is then checkpointed, in the background: the
 // newest content of each record and blob it holds is written to that key's
 // file, deletions are applied, every file is flushed (with one syncfs(2)
-// on Linux, which commits the file system's journal once for all of them,
+// on Linux, which writes the file system's metadata once for all of them,
 // or an fsync of each file and directory elsewhere), and only then is the
 // log removed. A crash at any instant leaves the log to be checkpointed
 // again. At most two logs exist: a log is sealed only once the log before

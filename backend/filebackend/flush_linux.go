@@ -22,8 +22,9 @@ func startWriteback(f *os.File) {
 
 // flushFiles makes durable the files written (and the directory entries
 // created, renamed or removed) in the store's file system, of which any is
-// an open file: with one syncfs(2), which commits the file system's
-// journal once, where an fsync of each file would commit it once per file.
+// an open file: with one syncfs(2), which writes the file system's
+// metadata once, where an fsync of each file would write it once per file
+// (and flush the device's cache as often).
 // Since Linux 5.8 syncfs reports a write-back error of the file system.
 func flushFiles(anyFile *os.File, _ []*os.File, _ ...*os.File) error {
 	for {

@@ -332,8 +332,8 @@ const parseWindow = 64 << 10
 // zeroChunk is how far ahead of its end a log is filled with zeros.
 // Appending over zeros written earlier changes neither the file's size
 // nor its block map, so the fdatasync that makes the append durable
-// flushes data only, not the file system's journal: it costs about half
-// as much as one after a plain append.
+// flushes data only, not the file's metadata: it costs about half as much
+// as one after a plain append.
 const zeroChunk = 1 << 20
 
 // zeros is a chunk of zeros to write.
