@@ -8,6 +8,10 @@ import (
 	"syscall"
 )
 
+// flushNeedsFiles reports whether flushFiles needs the files written, open:
+// syncfs does not.
+const flushNeedsFiles = false
+
 // sysSyncfs is the number of syncfs(2), which package syscall lacks.
 var sysSyncfs = map[string]uintptr{"amd64": 306, "arm64": 267}[runtime.GOARCH]
 

@@ -1021,6 +1021,11 @@ func (w *wal) checkpoint(gen uint64) error {
 		changes = append(changes, change{k, ref, true})
 	}
 	slices.SortFunc(changes, func(a, b change) int { return cmp.Compare(a.ref.off, b.ref.off) })
+	// One read of the log rather than one per entry.
+	whole := make([]byte, g.end)
+	if _, err := g.f.ReadAt(whole, 0); err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
 
 	// Write every file in place: while the log exists, readers find its
 	// keys in their index and never read these files, and a crash leaves
@@ -1056,15 +1061,16 @@ func (w *wal) checkpoint(gen uint64) error {
 		if c.blob {
 			dst = w.b.blobPath(c.key)
 		}
-		data, err := w.readData(g, c.ref)
+		e, _, err := decodeEntry(whole[c.ref.off : c.ref.off+int64(c.ref.size)])
 		if err != nil {
-			return err
+			return corrupt(path, fmt.Errorf("at offset %d: %w", c.ref.off, err))
 		}
+		data := e.data
 		content := encodeBlob(c.key, data)
 		if !c.blob {
 			content = encodeRecord(c.key, c.ref.rev, data)
 		}
-		f, err := w.writeFile(dst, content, &spares)
+		f, err := w.writeFile(dst, content, c.blob, &spares)
 		if err != nil {
 			return err
 		}
@@ -1094,13 +1100,15 @@ func (w *wal) checkpoint(gen uint64) error {
 }
 
 // writeFile writes content to the file at dst, mode 0600, and starts its
-// write-back; it returns the file, open, for flushFiles. If dst does not
-// exist, it renames a spare file (popped from spares) to dst, and creates
-// one if no spare is left. A file with a hashed name, whose key a listing
-// reads from it, is written to a temp file, synced, and renamed to dst, so
-// that not even a crash leaves one torn under its name; writeFile returns
-// no file for it.
-func (w *wal) writeFile(dst string, content []byte, spares *[]string) (*os.File, error) {
+// write-back. A new file is made by renaming a spare file (popped from
+// spares) to dst, or created if no spare is left; since blob keys are new,
+// a blob takes a spare without first looking for its own file (a spare
+// renamed over a file left by an earlier, interrupted checkpoint replaces
+// it). A file with a hashed name, whose key a listing reads from it, is
+// written to a temp file, synced, and renamed to dst instead, so that not
+// even a crash leaves one torn under its name. writeFile returns the file,
+// still open, when flushFiles needs it (flushNeedsFiles), else nil.
+func (w *wal) writeFile(dst string, content []byte, blob bool, spares *[]string) (*os.File, error) {
 	if strings.HasPrefix(filepath.Base(dst), hashedNamePrefix) {
 		tmp, err := w.b.writeTemp(content)
 		if err != nil {
@@ -1114,18 +1122,25 @@ func (w *wal) writeFile(dst string, content []byte, spares *[]string) (*os.File,
 		return nil, nil
 	}
 	w.b.cfg.note("write", dst)
-	f, err := os.OpenFile(dst, os.O_WRONLY, 0)
+	var f *os.File
+	err := fs.ErrNotExist
+	if !blob {
+		f, err = os.OpenFile(dst, os.O_WRONLY, 0)
+	}
 	for errors.Is(err, fs.ErrNotExist) && len(*spares) > 0 {
 		sp := (*spares)[len(*spares)-1]
 		*spares = (*spares)[:len(*spares)-1]
 		w.b.cfg.note("rename", dst)
-		if rerr := os.Rename(sp, dst); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		if rerr := os.Rename(sp, dst); rerr != nil {
+			if errors.Is(rerr, fs.ErrNotExist) {
+				continue // the spare's file was never written
+			}
 			return nil, fmt.Errorf("filebackend: %w", rerr)
 		}
 		f, err = os.OpenFile(dst, os.O_WRONLY, 0)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		f, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+		f, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 		if err == nil {
 			if err = f.Chmod(fileMode); err != nil {
 				_ = f.Close()
@@ -1141,12 +1156,19 @@ func (w *wal) writeFile(dst string, content []byte, spares *[]string) (*os.File,
 	if err == nil {
 		err = f.Truncate(int64(len(content)))
 	}
-	if err != nil {
+	if err == nil {
+		startWriteback(f)
+		if flushNeedsFiles {
+			return f, nil
+		}
+		err = f.Close()
+	} else {
 		_ = f.Close()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("filebackend: %w", err)
 	}
-	startWriteback(f)
-	return f, nil
+	return nil, nil
 }
 
 // close waits for background checkpoints and, if this Backend wrote to the
