@@ -51,8 +51,8 @@ const (
 	// fxCrashChain is how many crashes one store directory goes through
 	// before TestCrashRecovery starts a fresh one, so that a long run (a
 	// large SECRETSTORE_CRASH_ITERATIONS) does not pile up versions without
-	// end.
-	fxCrashChain = 20
+	// end. Every other store is of format version 1.
+	fxCrashChain = 10
 )
 
 // fxMasterKeyHex is the master key of the stores the crash and multi-process
@@ -299,6 +299,11 @@ func TestCrashRecovery(t *testing.T) {
 		if it%fxCrashChain == 0 {
 			dir = t.TempDir()
 			model = newFxCrashModel()
+			if (it/fxCrashChain)%2 == 1 {
+				b, err := filebackend.Open(dir, filebackend.WithFormatVersion(1))
+				require.NoError(t, err)
+				require.NoError(t, b.Close())
+			}
 		}
 		pending := fxCrashRun(t, dir, seed+uint64(it)*7919, time.Duration(10+r.IntN(291))*time.Millisecond, model, &stats)
 		if t.Failed() {

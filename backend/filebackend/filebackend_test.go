@@ -42,6 +42,25 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceV1 runs the conformance suite on a store of format
+// version 1, which Open still reads and writes as version 1.
+func TestConformanceV1(t *testing.T) {
+	t.Parallel()
+	backendtest.Run(t, backendtest.Harness{
+		New: func(t *testing.T) backend.Backend {
+			b, err := Open(t.TempDir(), withFormatVersion(1))
+			require.NoError(t, err)
+			return b
+		},
+		Reopen: func(t *testing.T, b backend.Backend) backend.Backend {
+			b2, err := Open(b.(*Backend).Dir())
+			require.NoError(t, err)
+			require.Nil(t, b2.wal, "a store of version 1 reopened as version 2")
+			return b2
+		},
+	})
+}
+
 // fbOpen opens a store in dir and closes it when t ends.
 func fbOpen(t *testing.T, dir string, opts ...Option) *Backend {
 	t.Helper()
