@@ -53,8 +53,9 @@
 // started; the sealed log is then checkpointed, in the background: the
 // newest content of each record and blob it holds is written to that key's
 // file, deletions are applied, every file is flushed (with one syncfs(2)
-// on Linux, which writes the file system's metadata once for all of them,
-// or an fsync of each file and directory elsewhere), and only then is the
+// on Linux when there are 32 or more, which writes the file system's
+// metadata once for all of them; else, and on other systems, with an fsync
+// of each file and directory), and only then is the
 // log removed. A crash at any instant leaves the log to be checkpointed
 // again. At most two logs exist: a log is sealed only once the log before
 // it is checkpointed; writers go on without waiting for a checkpoint unless

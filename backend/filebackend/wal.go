@@ -1043,6 +1043,16 @@ func (w *wal) checkpoint(gen uint64) error {
 			_ = f.Close()
 		}
 	}()
+	// Many files are flushed with one syncfs; a few (a Close after a
+	// handful of writes), with an fsync each, so that a small checkpoint
+	// does not wait for whatever else the file system has to write.
+	puts := 0
+	for _, c := range changes {
+		if !c.ref.deleted {
+			puts++
+		}
+	}
+	keepFiles := !canSyncfs || puts < syncfsMinFiles
 	var spares []string
 	for _, c := range changes {
 		if c.ref.deleted {
@@ -1070,7 +1080,7 @@ func (w *wal) checkpoint(gen uint64) error {
 		if !c.blob {
 			content = encodeRecord(c.key, c.ref.rev, data)
 		}
-		f, err := w.writeFile(dst, content, c.blob, &spares)
+		f, err := w.writeFile(dst, content, c.blob, keepFiles, &spares)
 		if err != nil {
 			return err
 		}
@@ -1085,8 +1095,16 @@ func (w *wal) checkpoint(gen uint64) error {
 		}
 	}
 	w.b.cfg.note("flush", w.dir+"/")
-	if err := flushFiles(w.dirF, files, w.b.recordsDir, w.b.blobsDir); err != nil {
-		return fmt.Errorf("filebackend: %w", err)
+	var flushErr error
+	if keepFiles {
+		for _, f := range append(files, w.b.recordsDir, w.b.blobsDir) {
+			flushErr = errors.Join(flushErr, f.Sync())
+		}
+	} else {
+		flushErr = syncfs(w.dirF)
+	}
+	if flushErr != nil {
+		return fmt.Errorf("filebackend: %w", flushErr)
 	}
 	w.b.cfg.note("remove", path)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -1099,6 +1117,10 @@ func (w *wal) checkpoint(gen uint64) error {
 	return nil
 }
 
+// syncfsMinFiles is the number of files from which a checkpoint flushes
+// them with one syncfs rather than an fsync each.
+const syncfsMinFiles = 32
+
 // writeFile writes content to the file at dst, mode 0600, and starts its
 // write-back. A new file is made by renaming a spare file (popped from
 // spares) to dst, or created if no spare is left; since blob keys are new,
@@ -1107,8 +1129,8 @@ func (w *wal) checkpoint(gen uint64) error {
 // it). A file with a hashed name, whose key a listing reads from it, is
 // written to a temp file, synced, and renamed to dst instead, so that not
 // even a crash leaves one torn under its name. writeFile returns the file,
-// still open, when flushFiles needs it (flushNeedsFiles), else nil.
-func (w *wal) writeFile(dst string, content []byte, blob bool, spares *[]string) (*os.File, error) {
+// still open, if keep, for the caller to sync, else nil.
+func (w *wal) writeFile(dst string, content []byte, blob, keep bool, spares *[]string) (*os.File, error) {
 	if strings.HasPrefix(filepath.Base(dst), hashedNamePrefix) {
 		tmp, err := w.b.writeTemp(content)
 		if err != nil {
@@ -1158,7 +1180,7 @@ func (w *wal) writeFile(dst string, content []byte, blob bool, spares *[]string)
 	}
 	if err == nil {
 		startWriteback(f)
-		if flushNeedsFiles {
+		if keep {
 			return f, nil
 		}
 		err = f.Close()
