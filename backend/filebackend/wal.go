@@ -188,12 +188,9 @@ func openWAL(b *Backend) (*wal, error) {
 }
 
 // loadLocked replaces the index by one of the logs now in wal/, creating
-// the first log if there is none. w.mu is held.
+// the first log if there is none; on failure the index is left as it was.
+// w.mu is held.
 func (w *wal) loadLocked(ctx context.Context, mode parseMode) error {
-	for _, g := range w.gens {
-		w.drop(g)
-	}
-	w.gens = nil
 	for {
 		gens, err := w.listGens()
 		if err != nil {
@@ -236,6 +233,11 @@ func (w *wal) loadLocked(ctx context.Context, mode parseMode) error {
 			if i < len(opened)-1 {
 				g.sealed = true // it has a successor
 			}
+		}
+		// Only now, with the new index complete, is the old one dropped:
+		// a failure above leaves it as it was.
+		for _, g := range w.gens {
+			w.drop(g)
 		}
 		w.gens = opened
 		return nil
@@ -603,8 +605,35 @@ func (w *wal) drop(g *logGen) {
 // current returns the current log. w.mu is held.
 func (w *wal) current() *logGen { return w.gens[len(w.gens)-1] }
 
-// view runs fn with the index up to date and w.mu held for reading.
+// view runs fn with the index up to date and w.mu held (for reading, or
+// for writing when the index had to be brought up to date).
+//
+// A file fn reads may be being rewritten by a checkpoint in another
+// Backend if this Backend's index was behind: the key is then in a log the
+// index had not caught up with. So when fn finds a file corrupt, view runs
+// it again holding the append lock, with the index up to date: no log can
+// then gain an entry, every key whose file a checkpoint may be writing is
+// in the index, and fn reads no such file. Corruption found then is real.
 func (w *wal) view(fn func() error) error {
+	err := w.viewOnce(fn)
+	if !errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	unlock, lerr := w.appendLock.lock(context.Background())
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.refreshLocked(true); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// viewOnce is view without the second look.
+func (w *wal) viewOnce(fn func() error) error {
 	w.mu.RLock()
 	cur := w.current()
 	if !cur.sealed {
@@ -709,6 +738,9 @@ func (w *wal) blobExists(key string) (bool, error) {
 // The entry is readable when append returns, and not yet durable: see
 // syncTo.
 func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logGen, int64, error) {
+	if err := w.holdBack(); err != nil {
+		return nil, 0, err
+	}
 	unlock, err := w.appendLock.lock(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -898,6 +930,25 @@ func (w *wal) maybeSeal() {
 		}
 	}
 	_ = w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
+}
+
+// holdBack makes a writer wait, before it appends, while the current log
+// has reached maxLogFactor times the seal size because the log before it
+// is still being checkpointed (by this Backend or another): it waits for
+// that checkpoint, or does it, then seals the current log. If that fails
+// (a damaged sealed log, a full disk), the write fails rather than let
+// the log grow without bound.
+func (w *wal) holdBack() error {
+	w.mu.RLock()
+	end := w.current().end
+	w.mu.RUnlock()
+	if end < maxLogFactor*w.sealSize {
+		return nil
+	}
+	if err := w.checkpointOlder(); err != nil {
+		return err
+	}
+	return w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
 }
 
 // startCheckpoint checkpoints the sealed logs in the background, unless
@@ -1352,6 +1403,13 @@ func (w *wal) deleteBlob(ctx context.Context, key string) error {
 	errNone := errors.New("no such blob")
 	_, _, err = w.append(ctx, func() (logEntry, error) {
 		_, ref, ok := w.lookup(key, true)
+		if !ok && !inFiles {
+			// The blob may have moved from a log to its file since
+			// the look above.
+			if _, err := os.Lstat(w.b.blobPath(key)); err == nil {
+				inFiles = true
+			}
+		}
 		if (ok && ref.deleted) || (!ok && !inFiles) {
 			return logEntry{}, errNone
 		}

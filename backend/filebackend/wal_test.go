@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -192,4 +194,99 @@ func TestCorruptionLog(t *testing.T) {
 		_, err := Open(dir)
 		fbCheckCorrupt(t, err, path, "Open with data after the end of the log")
 	})
+}
+
+// TestLogReloadFailureKeepsIndex checks that a Backend idle while two
+// logs came and went, which reloads its index, reports damage found while
+// reloading as corruption, twice, and does not lose its index (a reload
+// that failed used to leave none, and the next call panicked).
+func TestLogReloadFailureKeepsIndex(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	b := fbOpen(t, dir)
+	_, err := a.CreateRecord(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	for i := range 2 {
+		_, err := a.CreateRecord(ctx, fmt.Sprintf("x%d", i), []byte("v"))
+		require.NoError(t, err)
+		require.NoError(t, Checkpoint(a))
+	}
+	// Damage at the start of the current log: a length out of range,
+	// followed by more data.
+	gens, err := a.wal.listGens()
+	require.NoError(t, err)
+	cur := filepath.Join(dir, walName, logName(gens[len(gens)-1]))
+	f, err := os.OpenFile(cur, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, logHeaderSize)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	for i := range 2 {
+		_, err = b.GetRecord(ctx, "k", 0)
+		fbCheckCorrupt(t, err, cur, fmt.Sprintf("GetRecord %d after damage in a log the index reloads", i+1))
+	}
+}
+
+// TestLogReadersDuringCheckpoints checks that readers in one Backend never
+// see a file that a checkpoint of another Backend is rewriting in place
+// (their index may be behind the logs when they decide to read a file):
+// GetRecord and ListRecords run while the other Backend updates records
+// of changing sizes and checkpoints after every few updates.
+func TestLogReadersDuringCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	const n = 200
+	revs := make([]uint64, n)
+	key := func(i int) string { return fmt.Sprintf("k%04d", i) }
+	value := func(i int) []byte { return bytes.Repeat([]byte{'v'}, 10+(i%3)*3000) }
+	var err error
+	for i := range revs {
+		revs[i], err = a.CreateRecord(ctx, key(i), value(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, Checkpoint(a))
+	b := fbOpen(t, dir)
+	stop := make(chan struct{})
+	errs := make(chan error, 5)
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var err error
+				if r == 0 {
+					_, err = b.ListRecords(ctx, "", "", n+1)
+				} else {
+					_, err = b.GetRecord(ctx, key((i*7+r)%n), 0)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for cycle := 0; time.Now().Before(deadline) && len(errs) == 0; cycle++ {
+		for j := range 5 {
+			i := (cycle*5 + j) % n
+			revs[i], err = a.UpdateRecord(ctx, key(i), revs[i], value(cycle+j))
+			require.NoError(t, err)
+		}
+		require.NoError(t, Checkpoint(a))
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a reader during checkpoints: %v", err)
+	}
 }
