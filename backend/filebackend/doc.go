@@ -64,10 +64,10 @@
 // reads an empty log.
 //
 // A crash at any instant leaves the store consistent: Open reads the live
-// logs, the first writer clears the entry a crash cut short (never one
-// that was acknowledged), and at worst unreferenced blobs remain, which a
-// sweep removes, and temp files, which a later Open removes once they are
-// ten minutes old.
+// logs and clears the appends a crash tore (never one that was
+// acknowledged, see Corruption), and at worst unreferenced blobs remain,
+// which a sweep removes, and temp files, which a later Open removes once
+// they are ten minutes old.
 //
 // Reads take no lock and sync nothing. Each Backend keeps an index of the
 // live logs (key to offset), brought up to date by reading what was
@@ -102,12 +102,17 @@
 // backend never returns data from it. Decoders check every length against
 // the file size and the format's bounds before they allocate.
 //
-// In a log, an entry that does not check is taken for an append cut short
-// by a crash, and ignored (then cleared), only if nothing but zeros
-// follows it; anything else is corruption. As with any write-ahead log,
-// damage confined to the last entry of the newest log is therefore
-// indistinguishable from a crash during that append, and the entry is
-// dropped.
+// In a log, a crash can tear only what no fdatasync had covered yet, and
+// the device may have kept some of those pages and lost others. So where
+// parsing stops at bytes that are not an entry that checks, or at zeros
+// followed by data, the entries that check further on tell which it is:
+// if one of them was appended when the log was durable beyond that point
+// (its flushed offset), the damage is corruption; else the rest of the
+// log is a torn tail of appends that were never acknowledged, and is
+// ignored, then cleared with zeros by Open or the next writer. As with any
+// write-ahead log, damage to what was appended after the last flush that
+// a later entry records (in particular to the last entry of the newest
+// log) is therefore indistinguishable from a crash, and dropped.
 //
 // # Security
 //
@@ -135,12 +140,14 @@
 // uint64 and the CRC-32C of those 12 bytes, followed by entries, followed
 // by zeros to the end of the file. Integers are big-endian. An entry is
 //
-//	length    uint32   of the body, 11 to 11+1024+1048576; 0 ends the log
+//	length    uint32   of the body, 19 to 19+1024+1048576; 0 ends the log
 //	crc       uint32   CRC-32C (Castagnoli) of the body
 //	body:
 //	  kind    uint8    1 record put, 2 record delete, 3 blob put,
 //	                   4 blob delete, 5 seal
 //	  rev     uint64   the record's new revision for kind 1 (never 0), else 0
+//	  flushed uint64   an offset up to which the log was durable when the
+//	                   entry was appended, as far as its writer knew
 //	  keyLen  uint16   1 to 1024; 0 for kind 5
 //	  key     keyLen bytes
 //	  data    the rest of the body: the record or blob for kinds 1 and 3,

@@ -5,11 +5,41 @@ package filebackend
 import (
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
-// canSyncfs reports whether syncfs is available.
-const canSyncfs = true
+// canSyncfs reports whether syncfs is available and reports write-back
+// errors, which it does from Linux 5.8: before, a checkpoint could remove
+// a log whose files failed to reach the disk without knowing.
+var canSyncfs = kernelAtLeast(5, 8)
+
+// kernelAtLeast reports whether the running Linux kernel's version is at
+// least major.minor.
+func kernelAtLeast(major, minor int) bool {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return false
+	}
+	var b strings.Builder
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b.WriteByte(byte(c))
+	}
+	parts := strings.SplitN(b.String(), ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	maj, err1 := strconv.Atoi(parts[0])
+	mnr, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return maj > major || maj == major && mnr >= minor
+}
 
 // sysSyncfs is the number of syncfs(2), which package syscall lacks.
 var sysSyncfs = map[string]uintptr{"amd64": 306, "arm64": 267}[runtime.GOARCH]

@@ -246,8 +246,8 @@ const (
 	// entryHeaderSize is the length and the CRC-32C before an entry's body.
 	entryHeaderSize = 4 + crcLen
 	// entryFixedSize is the body of an entry up to its key: kind,
-	// revision, key length.
-	entryFixedSize = 1 + 8 + 2
+	// revision, flushed offset, key length.
+	entryFixedSize = 1 + 8 + 8 + 2
 	maxEntryBody   = entryFixedSize + maxKeyLen + maxDataLen
 )
 
@@ -269,8 +269,12 @@ const (
 type logEntry struct {
 	kind entryKind
 	rev  uint64 // the record's new revision for kindRecordPut, else 0
-	key  string // empty for kindSeal
-	data []byte // for kindRecordPut and kindBlobPut, never nil; else nil
+	// flushed is an offset of the log up to which it was durable when
+	// the entry was appended, as far as its writer knew: damage before
+	// it is corruption, damage after it may be a crash's torn append.
+	flushed uint64
+	key     string // empty for kindSeal
+	data    []byte // for kindRecordPut and kindBlobPut, never nil; else nil
 }
 
 // logName returns the file name of the log of generation gen.
@@ -327,6 +331,7 @@ func appendEntry(buf []byte, e logEntry) []byte {
 	buf = append(buf, 0, 0, 0, 0) // CRC, below
 	buf = append(buf, byte(e.kind))
 	buf = binary.BigEndian.AppendUint64(buf, e.rev)
+	buf = binary.BigEndian.AppendUint64(buf, e.flushed)
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(e.key)))
 	buf = append(buf, e.key...)
 	buf = append(buf, e.data...)
@@ -358,8 +363,8 @@ func decodeEntry(buf []byte) (logEntry, int, error) {
 	if got, want := crc32.Checksum(b, castagnoli), binary.BigEndian.Uint32(buf[4:]); got != want {
 		return logEntry{}, 0, fmt.Errorf("entry checksum mismatch: computed %08x, stored %08x", got, want)
 	}
-	e := logEntry{kind: entryKind(b[0]), rev: binary.BigEndian.Uint64(b[1:9])}
-	klen := int(binary.BigEndian.Uint16(b[9:11]))
+	e := logEntry{kind: entryKind(b[0]), rev: binary.BigEndian.Uint64(b[1:9]), flushed: binary.BigEndian.Uint64(b[9:17])}
+	klen := int(binary.BigEndian.Uint16(b[17:19]))
 	if entryFixedSize+klen > len(b) {
 		return logEntry{}, 0, fmt.Errorf("key length %d exceeds the entry", klen)
 	}

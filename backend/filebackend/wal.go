@@ -1,9 +1,9 @@
 package filebackend
 
 import (
+	"bytes"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -363,7 +363,7 @@ func (w *wal) parse(g *logGen, mode parseMode) error {
 	}
 	if head == [entryHeaderSize]byte{} {
 		if mode == parseOpen {
-			return w.checkZeros(g, g.end)
+			return w.stopAt(g, g.end, head[:], mode)
 		}
 		return nil
 	}
@@ -432,8 +432,15 @@ var errRecheck = errors.New("filebackend: log changing while read")
 
 // stopAt handles what is at off in g, where parse found no entry that
 // checks: rest is what parse read from there (it reads more if it needs
-// to). It returns nil at the end of the log, or at an entry cut short
-// (which a writer overwrites with zeros), and a corruption error else.
+// to). Zeros to the end of the file are the end of the log. Anything else
+// is damage, or an append in progress that a reader saw in part (then
+// errRecheck, see parseReader), or the tail of appends that a crash tore.
+// A torn tail is told from corruption by the flushed offsets of the
+// entries that check after off: the appends a crash can tear are those no
+// fdatasync had covered yet, so if an entry after off was appended once
+// the log was durable beyond off, what is at off is corruption. A torn
+// tail is ignored, and cleared by a writer (or Open), so that what it
+// appends is followed by zeros.
 func (w *wal) stopAt(g *logGen, off int64, rest []byte, mode parseMode) error {
 	head := make([]byte, entryHeaderSize)
 	copy(head, rest)
@@ -442,76 +449,62 @@ func (w *wal) stopAt(g *logGen, off int64, rest []byte, mode parseMode) error {
 			return fmt.Errorf("filebackend: %w", err)
 		}
 	}
-	body := int64(binary.BigEndian.Uint32(head))
-	if body == 0 && !slices.ContainsFunc(head, func(c byte) bool { return c != 0 }) {
-		// The end of the log.
-		if mode == parseOpen {
-			return w.checkZeros(g, off)
-		}
+	zeroHead := !slices.ContainsFunc(head, func(c byte) bool { return c != 0 })
+	if zeroHead && mode != parseOpen {
+		// The end of the log. (Only Open looks further: the first
+		// Open after a crash clears a torn tail, before any append.)
 		return nil
 	}
-	if body < entryFixedSize || body > maxEntryBody {
-		if mode == parseReader {
-			return errRecheck
-		}
-		return corrupt(g.path, fmt.Errorf("at offset %d: entry length %d out of range", off, body))
+	if !zeroHead && mode == parseReader {
+		return errRecheck
 	}
-	next := off + entryHeaderSize + body
-	after := make([]byte, entryHeaderSize)
-	if _, err := g.f.ReadAt(after, next); err != nil && !errors.Is(err, io.EOF) {
+	tail, err := readTail(g.f, off)
+	if err != nil {
+		return err
+	}
+	if len(tail) == 0 {
+		return nil // zeros to the end: the end of the log
+	}
+	if mode == parseReader {
+		return errRecheck
+	}
+	var claim uint64 // the highest flushed offset claimed after off
+	for i := 0; i < len(tail); i++ {
+		if e, n, err := decodeEntry(tail[i:]); err == nil {
+			claim = max(claim, e.flushed)
+			i += n - 1
+		}
+	}
+	if claim > uint64(off) {
+		return corrupt(g.path, fmt.Errorf("at offset %d: damaged, and the log was durable up to %d", off, claim))
+	}
+	if mode == parseSealed {
+		return nil
+	}
+	w.b.cfg.note("truncate", g.path)
+	if err := writeZeros(g.f, off, off+int64(len(tail))); err != nil {
 		return fmt.Errorf("filebackend: %w", err)
-	}
-	if slices.ContainsFunc(after, func(c byte) bool { return c != 0 }) {
-		// Data follows an entry that does not check: not the last one.
-		if mode == parseReader {
-			return errRecheck
-		}
-		return corrupt(g.path, fmt.Errorf("at offset %d: entry does not check and is not the last", off))
-	}
-	if mode == parseReader || mode == parseSealed {
-		return nil // being written, or cut short: a writer will see
-	}
-	if mode == parseOpen {
-		if err := w.checkZeros(g, next); err != nil {
-			return err
-		}
-	}
-	// Cut short by a crash: nothing is being written (the caller holds
-	// the append lock, or opens the store), and the entry was never
-	// acknowledged. A writer clears it, so that the entry it appends
-	// here is followed by zeros.
-	if mode != parseReader {
-		w.b.cfg.note("truncate", g.path)
-		if err := writeZeros(g.f, off, next); err != nil {
-			return fmt.Errorf("filebackend: %w", err)
-		}
 	}
 	return nil
 }
 
-// checkZeros checks that nothing but zeros follows off in g.
-func (w *wal) checkZeros(g *logGen, off int64) error {
-	fi, err := g.f.Stat()
+// readTail returns the bytes of f from off up to its last byte that is
+// not zero (none if there is none).
+func readTail(f *os.File, off int64) ([]byte, error) {
+	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("filebackend: %w", err)
+		return nil, fmt.Errorf("filebackend: %w", err)
 	}
 	if fi.Size() <= off {
-		return nil
+		return nil, nil
 	}
-	buf := make([]byte, min(parseWindow, fi.Size()-off))
-	for {
-		n, err := g.f.ReadAt(buf, off)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("filebackend: %w", err)
-		}
-		if i := slices.IndexFunc(buf[:n], func(c byte) bool { return c != 0 }); i >= 0 {
-			return corrupt(g.path, fmt.Errorf("at offset %d: data after the end of the log", off+int64(i)))
-		}
-		if n < len(buf) {
-			return nil
-		}
-		off += int64(n)
+	buf := make([]byte, fi.Size()-off)
+	n, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("filebackend: %w", err)
 	}
+	end := len(bytes.TrimRight(buf[:n], "\x00"))
+	return buf[:end], nil
 }
 
 // writeZeros writes zeros to f from off to end.
@@ -827,6 +820,9 @@ func encodedSize(e logEntry) int {
 // write appends e to g, which is current and has room for it (prepare),
 // and indexes it. On failure it writes zeros back over the entry.
 func (w *wal) write(g *logGen, e logEntry) error {
+	w.syncMu.Lock()
+	e.flushed = uint64(g.synced)
+	w.syncMu.Unlock()
 	buf := appendEntry(nil, e)
 	w.b.cfg.note("append", g.path)
 	if _, err := g.f.WriteAt(buf, g.end); err != nil {
