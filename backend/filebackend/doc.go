@@ -36,9 +36,9 @@
 // system, a journal commit).
 //
 // PutBlob appends the blob to the log and returns without flushing it: the
-// flush of the next record write covers it, since a log is flushed whole
-// and in order (and a log is flushed before anything is appended to the
-// next one). The engine writes a value's blob, and waits for PutBlob to
+// flush of the next record write covers it, since an fdatasync makes
+// everything written to the log before it durable (and a log is flushed
+// before anything is appended to the next one). The engine writes a value's blob, and waits for PutBlob to
 // return, before it writes the record that refers to it, so data is
 // durable before the metadata that points to it. DeleteBlob appends an
 // entry and does not flush it either: the engine deletes only blobs no
@@ -53,10 +53,9 @@
 // started; the sealed log is then checkpointed, in the background: the
 // newest content of each record and blob it holds is written to that key's
 // file, deletions are applied, every file is flushed (with one syncfs(2)
-// on Linux when there are 32 or more, which writes the file system's
-// metadata once for all of them; else, and on other systems, with an fsync
-// of each file and directory), and only then is the
-// log removed. A crash at any instant leaves the log to be checkpointed
+// when there are 32 or more, on Linux 5.8 or later, which writes the file
+// system's metadata once for all of them; else with an fsync of each file
+// and directory), and only then is the log removed. A crash at any instant leaves the log to be checkpointed
 // again. At most two logs exist: a log is sealed only once the log before
 // it is checkpointed; writers go on without waiting for a checkpoint unless
 // the current log reaches four times the seal size. Close seals and
