@@ -612,17 +612,29 @@ func (w *wal) view(fn func() error) error {
 	if !errors.Is(err, ErrCorrupt) {
 		return err
 	}
-	unlock, lerr := w.appendLock.lock(context.Background())
-	if lerr != nil {
-		return lerr
-	}
-	defer unlock()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.refreshLocked(true); err != nil {
+	release, err := w.lockFresh()
+	if err != nil {
 		return err
 	}
+	defer release()
 	return fn()
+}
+
+// lockFresh takes the append lock and w.mu, in that order (as writers do),
+// and brings the index up to date; nothing can then be appended until the
+// returned function releases both.
+func (w *wal) lockFresh() (release func(), err error) {
+	unlock, err := w.appendLock.lock(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	if err := w.refreshLocked(true); err != nil {
+		w.mu.Unlock()
+		unlock()
+		return nil, err
+	}
+	return func() { w.mu.Unlock(); unlock() }, nil
 }
 
 // viewOnce is view without the second look.
@@ -633,8 +645,7 @@ func (w *wal) viewOnce(fn func() error) error {
 		// Nothing was appended if zeros (or the end of the file) follow
 		// the last entry read.
 		var head [entryHeaderSize]byte
-		if n, err := cur.f.ReadAt(head[:], cur.end); (err == nil || errors.Is(err, io.EOF)) && head == [entryHeaderSize]byte{} {
-			_ = n
+		if _, err := cur.f.ReadAt(head[:], cur.end); (err == nil || errors.Is(err, io.EOF)) && head == [entryHeaderSize]byte{} {
 			defer w.mu.RUnlock()
 			return fn()
 		}
@@ -642,22 +653,20 @@ func (w *wal) viewOnce(fn func() error) error {
 	w.mu.RUnlock()
 	w.mu.Lock()
 	err := w.refreshLocked(false)
-	if errors.Is(err, errRecheck) {
-		// Look again while nothing is being appended. The append lock
-		// comes before mu, as for writers.
-		w.mu.Unlock()
-		unlock, lerr := w.appendLock.lock(context.Background())
-		if lerr != nil {
-			return lerr
+	if !errors.Is(err, errRecheck) {
+		defer w.mu.Unlock()
+		if err != nil {
+			return err
 		}
-		defer unlock()
-		w.mu.Lock()
-		err = w.refreshLocked(true)
+		return fn()
 	}
-	defer w.mu.Unlock()
+	// Look again while nothing is being appended.
+	w.mu.Unlock()
+	release, err := w.lockFresh()
 	if err != nil {
 		return err
 	}
+	defer release()
 	return fn()
 }
 
@@ -965,16 +974,11 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 	if err := w.checkpointOlder(); err != nil {
 		return err
 	}
-	unlock, err := w.appendLock.lock(context.Background())
+	release, err := w.lockFresh()
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.refreshLocked(true); err != nil {
-		return err
-	}
+	defer release()
 	cur := w.current()
 	if cur.sealed || !due(cur) {
 		return nil
