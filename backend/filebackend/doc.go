@@ -68,10 +68,14 @@
 // which a sweep removes, and temp files, which a later Open removes once
 // they are ten minutes old.
 //
-// Reads take no lock and sync nothing. Each Backend keeps an index of the
-// live logs (key to offset), brought up to date by reading what was
-// appended since it last looked (one 8-byte read tells that nothing was);
-// a key it holds is read from the log, any other from its file. Opening a
+// Reads take no lock. Each Backend keeps an index of the live logs (key
+// to offset), brought up to date by reading what was appended since it
+// last looked (one 8-byte read tells that nothing was); a key it holds is
+// read from the log, any other from its file. A read whose answer is an
+// entry not yet known to be flushed (another writer's, whose flush has
+// not returned) waits for a flush of the log, shared with the writers, so
+// that no read answers with what a crash could still undo; a read of what
+// is flushed syncs nothing. Opening a
 // store reads its live logs, which Close leaves empty and sealing keeps
 // small, and no record or blob file: the cost of Open does not grow with
 // the number of secrets. Listing reads the names in the records or blobs

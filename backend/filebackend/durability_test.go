@@ -194,6 +194,35 @@ func TestWriteOrderLog(t *testing.T) {
 		"flush wal", "remove wal", "dirsync wal"}, ops, "Close: checkpoint")
 }
 
+// TestReadSyncsLog checks that a read in one Backend that finds its answer
+// in an entry another Backend appended and has not flushed yet flushes the
+// log before answering, once: a read never answers with what a crash could
+// still undo.
+func TestReadSyncsLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := Open(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	tr := &fbTrace{}
+	b, err := Open(dir, withFileHook(tr.hook))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, a.PutBlob(ctx, "v1/blob", []byte("sealed"))) // not flushed
+	tr.take()
+	_, err = b.GetBlob(ctx, "v1/blob")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sync wal"}, fbOps(tr.take()), "GetBlob of an entry not flushed yet")
+	_, err = b.GetBlob(ctx, "v1/blob")
+	require.NoError(t, err)
+	assert.Empty(t, fbOps(tr.take()), "GetBlob of an entry flushed already")
+	require.NoError(t, a.DeleteBlob(ctx, "v1/blob")) // not flushed either
+	_, err = b.GetBlob(ctx, "v1/blob")
+	require.ErrorIs(t, err, backend.ErrNotFound)
+	assert.Equal(t, []string{"sync wal"}, fbOps(tr.take()), "GetBlob of a deletion not flushed yet")
+}
+
 // TestOpenRefusesLostDirectories checks that a complete store that lost
 // records/ or blobs/ is reported as damaged instead of opening as an empty
 // store, whose Sweep would then delete every blob.

@@ -1280,8 +1280,14 @@ func (w *wal) closeFiles() error {
 
 // getRecord is GetRecord of a format 2 store.
 func (w *wal) getRecord(key string, knownRevision uint64) (rec backend.Record, err error) {
+	var from *logGen
+	var upTo int64
 	err = w.view(func() error {
+		from = nil
 		g, ref, ok := w.lookup(key, false)
+		if ok {
+			from, upTo = g, ref.off+int64(ref.size)
+		}
 		if !ok {
 			r, err := w.b.readRecord(key)
 			if err != nil {
@@ -1303,7 +1309,25 @@ func (w *wal) getRecord(key string, knownRevision uint64) (rec backend.Record, e
 		rec.Data, err = w.readData(g, ref)
 		return err
 	})
-	return rec, err
+	if err := w.syncRead(from, upTo, err); err != nil {
+		return backend.Record{}, err
+	}
+	return rec, nil
+}
+
+// syncRead makes durable, for a read that found its answer (readErr nil
+// or backend.ErrNotFound) in the log from, the log up to upTo, unless it
+// is known to be already: so a read never answers with an entry another
+// writer appended and a crash could still undo. The fdatasync is shared
+// with writers (syncTo). It returns the error the read returns.
+func (w *wal) syncRead(from *logGen, upTo int64, readErr error) error {
+	if from == nil || (readErr != nil && !errors.Is(readErr, backend.ErrNotFound)) {
+		return readErr
+	}
+	if err := w.syncTo(from, upTo); err != nil {
+		return err
+	}
+	return readErr
 }
 
 // putRecord is CreateRecord (update false) and UpdateRecord of a format 2
@@ -1371,19 +1395,26 @@ func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
 
 // getBlob is GetBlob of a format 2 store.
 func (w *wal) getBlob(key string) (data []byte, err error) {
+	var from *logGen
+	var upTo int64
 	err = w.view(func() error {
+		from = nil
 		g, ref, ok := w.lookup(key, true)
 		if !ok {
 			data, err = w.b.readBlob(key)
 			return err
 		}
+		from, upTo = g, ref.off+int64(ref.size)
 		if ref.deleted {
 			return backend.ErrNotFound
 		}
 		data, err = w.readData(g, ref)
 		return err
 	})
-	return data, err
+	if err := w.syncRead(from, upTo, err); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // deleteBlob is DeleteBlob of a format 2 store: a deletion entry appended
