@@ -68,20 +68,25 @@
 // which a sweep removes, and temp files, which a later Open removes once
 // they are ten minutes old.
 //
-// Reads take no lock. Each Backend keeps an index of the live logs (key
-// to offset), brought up to date by reading what was appended since it
-// last looked (one 8-byte read tells that nothing was); a key it holds is
-// read from the log, any other from its file. A read whose answer is an
-// entry not yet known to be flushed (another writer's, whose flush has
-// not returned) waits for a flush of the log, shared with the writers, so
-// that no read answers with what a crash could still undo; a read of what
-// is flushed syncs nothing. Opening a
-// store reads its live logs, which Close leaves empty and sealing keeps
-// small, and no record or blob file: the cost of Open does not grow with
-// the number of secrets. Listing reads the names in the records or blobs
-// directory, which encode the keys (one directory read per page, whose
-// cost grows with the number of files), merges the index, and then reads
-// only what it returns.
+// Each Backend keeps an index of the live logs (key to offset), brought up
+// to date by reading what was appended since it last looked (one 8-byte
+// read tells that nothing was); a key it holds is read from the log, any
+// other from its file. Reads take no lock across processes, except for a
+// second look: a read that finds a file damaged, or what may be damage in
+// a log, looks again holding the append lock with its index up to date
+// (a checkpoint in another process may have been rewriting that file, or
+// another process appending), and only damage it finds then is reported.
+// A read whose answer is an entry not yet known to be flushed (another
+// writer's, whose flush has not returned) waits for a flush of the log,
+// shared with the writers, so that no read answers with what a crash could
+// still undo; a read of what is flushed syncs nothing.
+//
+// Opening a store reads its live logs, which Close leaves empty and
+// sealing keeps small, and no record or blob file: the cost of Open does
+// not grow with the number of secrets. Listing reads the names in the
+// records or blobs directory, which encode the keys (one directory read
+// per page, whose cost grows with the number of files), merges the index,
+// and then reads only what it returns.
 //
 // # Sharing a directory between processes
 //
