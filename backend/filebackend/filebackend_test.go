@@ -619,25 +619,39 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(values[len(values)-1]), out.SecretString)
 
-	files := 0
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		files++
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, v := range values {
-			for _, enc := range [][]byte{v, []byte(base64.StdEncoding.EncodeToString(v))} {
-				assert.False(t, bytes.Contains(data, enc), "%s contains the value %q", path, enc)
+	// Every file of the store, while it is open (the values are in the
+	// log) and once it is closed (checkpointed into record and blob
+	// files), holds no value in the clear or in base64.
+	check := func(when string) (logs, blobs int) {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
 			}
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	assert.Greater(t, files, 3)
+			switch filepath.Ext(path) {
+			case logSuffix:
+				logs++
+			case blobSuffix:
+				blobs++
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, v := range values {
+				for _, enc := range [][]byte{v, []byte(base64.StdEncoding.EncodeToString(v))} {
+					assert.False(t, bytes.Contains(data, enc), "%s: %s contains the value %q", when, path, enc)
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		return logs, blobs
+	}
+	logs, _ := check("open")
+	assert.Positive(t, logs, "no log in a store of version 2")
+	require.NoError(t, b.Close())
+	_, blobs := check("closed")
+	assert.GreaterOrEqual(t, blobs, len(values), "values checkpointed into blob files")
 }
 
 // TestOpenIsLazy checks that Open reads no record or blob, and that a read
