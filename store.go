@@ -1621,7 +1621,12 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 		stages [2]string
 		dek    [32]byte // cleared by openTo
 	}{}
-	s, v, plain, err := e.readCached(ctx, ref, in, o.dek[:])
+	var s *secretMeta
+	var v *versionMeta
+	var plain []byte
+	if e.pair != nil {
+		s, v, plain, err = e.readCached(ctx, ref, in, o.dek[:])
+	}
 	if s == nil && err == nil {
 		if s, err = e.readResolved(ctx, "", ref, false); err != nil {
 			return nil, err
@@ -1634,8 +1639,13 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 	if err != nil {
 		return nil, err
 	}
+	// o is new and zeroed: set the fields one by one rather than assign a
+	// whole struct, which copies its zeros too (behind a bulk write barrier
+	// while the collector marks).
 	out := &o.out
-	*out = GetSecretValueOutput{ARN: s.ARN, Name: s.Name, VersionId: v.ID, VersionStages: s.Labels.stagesInto(o.stages[:], v.ID), CreatedDate: v.Created}
+	out.ARN, out.Name, out.VersionId = s.ARN, s.Name, v.ID
+	out.VersionStages = s.Labels.stagesInto(o.stages[:], v.ID)
+	out.CreatedDate = v.Created
 	if v.Kind == kindString {
 		// plain is a buffer this call owns and nothing else references, so
 		// the string can take it over without a copy.
@@ -1649,15 +1659,12 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 }
 
 // readCached is GetSecretValue's read in one backend call, for a backend
-// that is a RecordBlobGetter: when the cache holds the secret and names the
+// that is a RecordBlobGetter (e.pair, which the caller checks): when the cache holds the secret and names the
 // requested version's blob, it asks the backend to confirm the cached
 // revision and return the blob together. It returns a nil s (and no error)
 // when that does not apply or the record changed, for the caller to read
 // the usual way.
 func (e *Engine) readCached(ctx context.Context, ref secretRef, in *GetSecretValueInput, dekBuf []byte) (*secretMeta, *versionMeta, []byte, error) {
-	if e.pair == nil {
-		return nil, nil, nil, nil
-	}
 	sl, ok := e.cache.Load(ref.Name)
 	if !ok {
 		return nil, nil, nil, nil
