@@ -252,10 +252,11 @@ func gcmWrapNonce(dst []byte, a cipher.AEAD, nonce, dek, aad []byte) ([]byte, er
 
 // gcmUnwrap opens what gcmWrap sealed, into dst's array if it has room.
 func gcmUnwrap(dst []byte, a cipher.AEAD, wrapped, aad []byte) ([]byte, error) {
-	if len(wrapped) < a.NonceSize()+a.Overhead() {
+	ns := a.NonceSize()
+	if len(wrapped) < ns+a.Overhead() {
 		return nil, errors.New("secretstore: wrapped key too short")
 	}
-	return a.Open(dst[:0], wrapped[:a.NonceSize()], wrapped[a.NonceSize():], aad)
+	return a.Open(dst[:0], wrapped[:ns], wrapped[ns:], aad)
 }
 
 // Sealed value format. Every version's value is stored as one blob:
@@ -538,11 +539,14 @@ func openTo(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey
 	if err != nil {
 		return nil, err
 	}
-	defer clear(dek)
 	if len(dek) != 32 {
+		clear(dek)
 		return nil, errMalformedSealed
 	}
+	// The cipher keeps its own key schedule: the data key is wiped as soon
+	// as it is made, with no defer on the path of every read.
 	block, err := aes.NewCipher(dek)
+	clear(dek)
 	if err != nil {
 		return nil, err
 	}
