@@ -164,16 +164,22 @@ func validName(name string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("/_+=.@-", c) >= 0:
-		default:
+		if !nameChars[name[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// nameChars holds the bytes a secret name may contain: ASCII letters and
+// digits and /_+=.@- (validName looks each byte up, on every call).
+var nameChars = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("/_+=.@-", byte(c)) >= 0
+	}
+	return t
+}()
 
 // arnPrefix returns "arn:aws:secretsmanager:<region>:<account>:secret:".
 func arnPrefix(region, account string) string {
