@@ -479,19 +479,30 @@ var errMalformedSealed = errors.New("malformed sealed value")
 // parseSealed parses a sealed value of either format, checking every length
 // against its bound.
 func parseSealed(b []byte) (sealed, error) {
-	if len(b) < 4 || (b[0] != sealVersion1 && b[0] != sealVersion2) || b[1] != sealAESGCM {
-		return sealed{}, errMalformedSealed
+	var s sealed
+	if err := parseSealedTo(&s, b); err != nil {
+		return sealed{}, err
 	}
-	s := sealed{format: b[0]}
+	return s, nil
+}
+
+// parseSealedTo is parseSealed into *s, a zero sealed that the read path
+// keeps on its stack instead of copying a returned struct. On an error *s
+// is left partly set.
+func parseSealedTo(s *sealed, b []byte) error {
+	if len(b) < 4 || (b[0] != sealVersion1 && b[0] != sealVersion2) || b[1] != sealAESGCM {
+		return errMalformedSealed
+	}
+	s.format = b[0]
 	n := int(binary.BigEndian.Uint16(b[2:]))
 	if n > maxKeyIDLen || len(b) < 6+n {
-		return sealed{}, errMalformedSealed
+		return errMalformedSealed
 	}
 	s.key.KeyID = internKeyID(b[4 : 4+n])
 	p := 4 + n
 	if s.format == sealVersion2 {
 		if len(b) < p+6 {
-			return sealed{}, errMalformedSealed
+			return errMalformedSealed
 		}
 		s.key.Version = binary.BigEndian.Uint32(b[p:])
 		p += 4
@@ -499,16 +510,16 @@ func parseSealed(b []byte) (sealed, error) {
 	m := int(binary.BigEndian.Uint16(b[p:]))
 	p += 2
 	if m > maxWrappedLen || len(b) < p+m+gcmNonceSize+gcmTagSize {
-		return sealed{}, errMalformedSealed
+		return errMalformedSealed
 	}
 	s.key.Ciphertext = b[p : p+m]
 	p += m
 	s.nonce = b[p : p+gcmNonceSize]
 	s.ciphertext = b[p+gcmNonceSize:]
 	if len(s.ciphertext) > maxSealedValue {
-		return sealed{}, errMalformedSealed
+		return errMalformedSealed
 	}
-	return s, nil
+	return nil
 }
 
 // open decrypts a sealed value. If inPlace, the plaintext is written over
@@ -523,14 +534,15 @@ func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, 
 // openTo is open unwrapping the data key into dekBuf's array (at least 32
 // bytes, or nil), which it clears, when keys can (keysTo).
 func openTo(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool, dekBuf []byte) ([]byte, error) {
-	s, err := parseSealed(b)
-	if err != nil {
+	var s sealed
+	if err := parseSealedTo(&s, b); err != nil {
 		return nil, err
 	}
 	if rewrapped != nil {
 		s.key = *rewrapped
 	}
 	var dek []byte
+	var err error
 	if kt := fastKeys(keys); kt != nil {
 		dek, err = kt.unwrapKeyTo(ctx, s.key, aad, dekBuf[:0])
 	} else {

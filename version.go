@@ -1,7 +1,6 @@
 package secretstore
 
 import (
-	"bytes"
 	"hash/maphash"
 	"slices"
 	"sync/atomic"
@@ -67,8 +66,10 @@ func (v *versionMeta) aad(arn string) []byte {
 // arn. A version belongs to one secret, whose ARN never changes, so this
 // only guards against misuse.
 func aadNames(aad []byte, arn string) bool {
-	rest, ok := bytes.CutPrefix(aad, []byte(sealAADPrefix))
-	return ok && len(rest) > len(arn) && string(rest[:len(arn)]) == arn && rest[len(arn)] == 0
+	// The cache only holds what appendAAD built, which starts with
+	// sealAADPrefix: only the ARN after it needs comparing.
+	const p = len(sealAADPrefix)
+	return len(aad) > p+len(arn) && string(aad[p:p+len(arn)]) == arn && aad[p+len(arn)] == 0
 }
 
 // versionBox is a new version allocated together with room for its entry
