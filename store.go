@@ -369,13 +369,13 @@ func (e *Engine) loadName(ctx context.Context, name, key string) (*cached, error
 	for attempt := 0; ; attempt++ {
 		var err error
 		rec, err = e.b.GetRecord(ctx, key, known)
-		if errors.Is(err, backend.ErrNotFound) {
-			// Dropping the slot keeps lookups of names that do not exist
-			// from growing the cache.
-			e.cache.Delete(name)
-			return nil, errNoSecret
-		}
 		if err != nil {
+			if errors.Is(err, backend.ErrNotFound) {
+				// Dropping the slot keeps lookups of names that do not
+				// exist from growing the cache.
+				e.cache.Delete(name)
+				return nil, errNoSecret
+			}
 			return nil, err
 		}
 		if rec.Data == nil && cc != nil && rec.Revision == cc.rev {
@@ -868,11 +868,11 @@ func (e *Engine) readLatest(ctx context.Context, id string, allowScheduled bool)
 // ref and key, or that resolveRef has resolved to ref (key "").
 func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, allowScheduled bool) (*secretMeta, error) {
 	cur, err := e.loadName(ctx, ref.Name, key)
-	if err == errNoSecret {
-		cur, err = nil, nil
-	}
 	if err != nil {
-		return nil, wrapInternal(err)
+		if err != errNoSecret {
+			return nil, wrapInternal(err)
+		}
+		cur = nil
 	}
 	s, err := e.active(cur, ref, allowScheduled)
 	if err != nil {
