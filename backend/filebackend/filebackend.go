@@ -558,6 +558,15 @@ func (b *Backend) blobPath(key string) string {
 	return filepath.Join(b.blobs, fileStem(key)+blobSuffix)
 }
 
+// keyPath returns the path of the file of the blob (if blob) or record
+// under key.
+func (b *Backend) keyPath(key string, blob bool) string {
+	if blob {
+		return b.blobPath(key)
+	}
+	return b.recordPath(key)
+}
+
 // readFile reads the whole regular file at path, of at most maxSize bytes.
 // A missing file is backend.ErrNotFound.
 func (b *Backend) readFile(path string, maxSize int64) ([]byte, error) {

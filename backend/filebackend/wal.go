@@ -75,6 +75,14 @@ type logGen struct {
 	dropped bool         // guarded by wal.syncMu: checkpointed and out of the index
 }
 
+// index returns the index of g's records, or of its blobs.
+func (g *logGen) index(blobs bool) map[string]logRef {
+	if blobs {
+		return g.blobs
+	}
+	return g.records
+}
+
 // logRef locates the newest entry of a key in a log.
 type logRef struct {
 	off     int64
@@ -675,11 +683,7 @@ func (w *wal) viewOnce(fn func() error) error {
 func (w *wal) lookup(key string, blobs bool) (*logGen, logRef, bool) {
 	for i := len(w.gens) - 1; i >= 0; i-- {
 		g := w.gens[i]
-		idx := g.records
-		if blobs {
-			idx = g.blobs
-		}
-		if ref, ok := idx[key]; ok {
+		if ref, ok := g.index(blobs)[key]; ok {
 			return g, ref, true
 		}
 	}
@@ -718,20 +722,47 @@ func (w *wal) recordRevision(key string) (uint64, error) {
 	return r.rev, nil
 }
 
-// blobExists reports whether a blob is stored under key. w.mu is held.
-func (w *wal) blobExists(key string) (bool, error) {
+// blobStat is what statBlob found out about a blob's file before an
+// append, for blobExists to decide under the append lock.
+type blobStat struct {
+	inFile bool   // the blob's file existed
+	oldest uint64 // the oldest log in the index then
+}
+
+// statBlob looks for the file of the blob under key, before the append
+// lock is taken, so that no other append waits for the file system.
+func (w *wal) statBlob(key string) (blobStat, error) {
+	w.mu.RLock()
+	oldest := w.gens[0].gen
+	w.mu.RUnlock()
+	inFile, err := w.blobFile(key)
+	return blobStat{inFile: inFile, oldest: oldest}, err
+}
+
+// blobFile reports whether the file of the blob under key exists.
+func (w *wal) blobFile(key string) (bool, error) {
+	path := w.b.blobPath(key)
+	w.b.cfg.note("open", path)
+	_, err := os.Lstat(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("filebackend: %w", err)
+	}
+	return err == nil, nil
+}
+
+// blobExists reports whether a blob is stored under key, holding the
+// append lock and w.mu with the index up to date: the index decides if it
+// holds the key, else the file as st found it, unless the index dropped a
+// log since, which a checkpoint may have moved the blob out of into its
+// file: then it looks at the file again.
+func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 	if _, ref, ok := w.lookup(key, true); ok {
 		return !ref.deleted, nil
 	}
-	w.b.cfg.note("open", w.b.blobPath(key))
-	_, err := os.Lstat(w.b.blobPath(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+	if st.inFile || w.gens[0].gen == st.oldest {
+		return st.inFile, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("filebackend: %w", err)
-	}
-	return true, nil
+	return w.blobFile(key)
 }
 
 // append appends the entry that build returns to the current log, holding
@@ -1065,11 +1096,10 @@ func (w *wal) checkpoint(gen uint64) error {
 		blob bool
 	}
 	var changes []change
-	for k, ref := range g.records {
-		changes = append(changes, change{k, ref, false})
-	}
-	for k, ref := range g.blobs {
-		changes = append(changes, change{k, ref, true})
+	for _, blob := range []bool{false, true} {
+		for k, ref := range g.index(blob) {
+			changes = append(changes, change{k, ref, blob})
+		}
 	}
 	slices.SortFunc(changes, func(a, b change) int { return cmp.Compare(a.ref.off, b.ref.off) })
 	// One read of the log rather than one per entry.
@@ -1107,21 +1137,14 @@ func (w *wal) checkpoint(gen uint64) error {
 	var spares []string
 	for _, c := range changes {
 		if c.ref.deleted {
-			if c.blob {
-				spares = append(spares, w.b.blobPath(c.key))
-			} else {
-				spares = append(spares, w.b.recordPath(c.key))
-			}
+			spares = append(spares, w.b.keyPath(c.key, c.blob))
 		}
 	}
 	for _, c := range changes {
 		if c.ref.deleted {
 			continue
 		}
-		dst := w.b.recordPath(c.key)
-		if c.blob {
-			dst = w.b.blobPath(c.key)
-		}
+		dst := w.b.keyPath(c.key, c.blob)
 		e, _, err := decodeEntry(whole[c.ref.off : c.ref.off+int64(c.ref.size)])
 		if err != nil {
 			return corrupt(path, fmt.Errorf("at offset %d: %w", c.ref.off, err))
@@ -1378,10 +1401,15 @@ func (w *wal) deleteRecord(ctx context.Context, key string, revision uint64) err
 
 // putBlob is PutBlob of a format 2 store: an entry appended, not synced;
 // the next record write's fdatasync of the log covers it (a seal syncs a
-// log before anything is appended to the next one).
+// log before anything is appended to the next one). The blob's file is
+// looked for before the append lock is taken (statBlob, blobExists).
 func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
-	_, _, err := w.append(ctx, func() (logEntry, error) {
-		ok, err := w.blobExists(key)
+	st, err := w.statBlob(key)
+	if err != nil {
+		return err
+	}
+	_, _, err = w.append(ctx, func() (logEntry, error) {
+		ok, err := w.blobExists(key, st)
 		if err != nil {
 			return logEntry{}, err
 		}
@@ -1421,27 +1449,20 @@ func (w *wal) getBlob(key string) (data []byte, err error) {
 // for a blob that exists, in a live log or in blobs/, not synced; the
 // checkpoint removes the file. It is not synced: the engine deletes only
 // blobs that no durable record refers to, so a deletion a crash undoes
-// leaves an orphan, never a dangling reference. The file system is
-// consulted before the append lock is taken, so that no other append
-// waits for it.
+// leaves an orphan, never a dangling reference. Whether the blob exists
+// is decided as for putBlob.
 func (w *wal) deleteBlob(ctx context.Context, key string) error {
-	w.b.cfg.note("open", w.b.blobPath(key))
-	_, err := os.Lstat(w.b.blobPath(key))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("filebackend: %w", err)
+	st, err := w.statBlob(key)
+	if err != nil {
+		return err
 	}
-	inFiles := err == nil
 	errNone := errors.New("no such blob")
 	_, _, err = w.append(ctx, func() (logEntry, error) {
-		_, ref, ok := w.lookup(key, true)
-		if !ok && !inFiles {
-			// The blob may have moved from a log to its file since
-			// the look above.
-			if _, err := os.Lstat(w.b.blobPath(key)); err == nil {
-				inFiles = true
-			}
+		ok, err := w.blobExists(key, st)
+		if err != nil {
+			return logEntry{}, err
 		}
-		if (ok && ref.deleted) || (!ok && !inFiles) {
+		if !ok {
 			return logEntry{}, errNone
 		}
 		return logEntry{kind: kindBlobDelete, key: key}, nil
@@ -1529,11 +1550,7 @@ func (w *wal) mergedKeys(blobs bool, keep func(string) bool) ([]string, error) {
 	}
 	seen := map[string]bool{} // key → exists, for keys in the index
 	for _, g := range w.gens {
-		idx := g.records
-		if blobs {
-			idx = g.blobs
-		}
-		for k, ref := range idx {
+		for k, ref := range g.index(blobs) {
 			if keep(k) {
 				seen[k] = !ref.deleted
 			}

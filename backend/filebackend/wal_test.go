@@ -331,3 +331,33 @@ func TestLogReadersDuringCheckpoints(t *testing.T) {
 		t.Errorf("a reader during checkpoints: %v", err)
 	}
 }
+
+// TestBlobExistsAfterLogDropped checks the decision PutBlob and DeleteBlob
+// make under the append lock from a look at the blob's file taken before:
+// when the blob was in a log then, and checkpoints have since moved it into
+// its file and dropped that log from the index, the file is looked at
+// again rather than trusted absent.
+func TestBlobExistsAfterLogDropped(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	b := fbOpen(t, dir)
+	require.NoError(t, a.PutBlob(ctx, "blob/k", []byte("sealed")))
+	st, err := b.wal.statBlob("blob/k")
+	require.NoError(t, err)
+	require.False(t, st.inFile, "the blob has a file before any checkpoint")
+	for i := range 2 {
+		_, err := a.CreateRecord(ctx, fmt.Sprintf("r%d", i), []byte("v"))
+		require.NoError(t, err)
+		require.NoError(t, Checkpoint(a))
+	}
+	release, err := b.wal.lockFresh()
+	require.NoError(t, err)
+	defer release()
+	_, _, inIndex := b.wal.lookup("blob/k", true)
+	require.False(t, inIndex, "the test needs the blob's log dropped from the index")
+	ok, err := b.wal.blobExists("blob/k", st)
+	require.NoError(t, err)
+	assert.True(t, ok, "a blob moved into its file since the look was taken for absent")
+}
