@@ -731,10 +731,8 @@ func (b *Backend) lockRecord(ctx context.Context, key string) (unlock func(), er
 // holder has the lock it waits, until ctx is done, in which case it returns
 // ctx.Err() and holds nothing.
 func (b *Backend) lockStripe(ctx context.Context, s *stripe, name string) (unlock func(), err error) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(b.locks, name)
 	for {
@@ -747,17 +745,14 @@ func (b *Backend) lockStripe(ctx context.Context, s *stripe, name string) (unloc
 				}
 			}
 			if err != nil {
-				<-s.sem
+				s.release()
 				return nil, fmt.Errorf("filebackend: %w", err)
 			}
 			s.f = f
 		}
-		if err := lockFile(ctx, s.f); err != nil {
-			<-s.sem
-			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("filebackend: %w", err)
+		if err := s.flock(ctx); err != nil {
+			s.release()
+			return nil, err
 		}
 		// A lock on a file that is no longer at its path (locks/ cleaned
 		// by hand) would not exclude processes that open the path now:
@@ -768,8 +763,7 @@ func (b *Backend) lockStripe(ctx context.Context, s *stripe, name string) (unloc
 			break
 		}
 		if err := cmp.Or(herr, nerr); !errors.Is(err, fs.ErrNotExist) {
-			_ = unlockFile(s.f)
-			<-s.sem
+			s.unlock()
 			return nil, fmt.Errorf("filebackend: %w", err)
 		}
 		_ = unlockFile(s.f)
@@ -777,18 +771,49 @@ func (b *Backend) lockStripe(ctx context.Context, s *stripe, name string) (unloc
 		s.f = nil
 		if errors.Is(nerr, fs.ErrNotExist) {
 			if err := os.MkdirAll(b.locks, dirMode); err != nil {
-				<-s.sem
+				s.release()
 				return nil, fmt.Errorf("filebackend: %w", err)
 			}
 		}
 	}
-	return func() {
-		// An unlock that fails leaves the flock held until Close; the
-		// next lockRecord of this Backend takes it again regardless,
-		// since flock on an already locked description succeeds.
-		_ = unlockFile(s.f)
-		<-s.sem
-	}, nil
+	return s.unlock, nil
+}
+
+// acquire takes s.sem, the part of s that serializes the goroutines of a
+// Backend, waiting until ctx is done.
+func (s *stripe) acquire(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release releases s.sem.
+func (s *stripe) release() { <-s.sem }
+
+// flock takes the exclusive flock of s.f, whose s.sem the caller holds,
+// waiting until ctx is done; it returns ctx.Err() unwrapped if ctx ended
+// the wait.
+func (s *stripe) flock(ctx context.Context) error {
+	err := lockFile(ctx, s.f)
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		return err
+	}
+	return fmt.Errorf("filebackend: %w", err)
+}
+
+// unlock releases the flock of s.f and then s.sem. An unlock that fails
+// leaves the flock held until Close; the next lock of this Backend takes
+// it again regardless, since flock on an already locked description
+// succeeds.
+func (s *stripe) unlock() {
+	_ = unlockFile(s.f)
+	s.release()
 }
 
 // GetRecord implements [backend.Backend.GetRecord]. It takes no lock and

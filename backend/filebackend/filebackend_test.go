@@ -777,7 +777,7 @@ func fbCheckCloseReleasesLocks(t *testing.T, v int) {
 	// version 1, the log's in version 2), as a writer that stopped would.
 	var held *os.File
 	if b1.wal != nil {
-		_, err = b1.wal.appendLock.lock(ctx)
+		_, err = lockDir(ctx, &b1.wal.appendLock)
 		held = b1.wal.appendLock.f
 	} else {
 		_, err = b1.lockRecord(ctx, "k")

@@ -38,8 +38,8 @@ type wal struct {
 	dirF     *os.File // wal/, open to fsync it
 	sealSize int64    // defaultSealSize but in tests
 
-	appendLock dirLock // on wal/: held to append, seal or create a log
-	ckptLock   dirLock // on the store's directory: held to checkpoint a log
+	appendLock stripe // on wal/: held to append, seal or create a log (lockDir)
+	ckptLock   stripe // on the store's directory: held to checkpoint a log
 
 	// mu guards gens and their indexes: readers hold it for reading,
 	// appends and index updates for writing.
@@ -96,46 +96,33 @@ func newLogGen(gen uint64, path string, f *os.File) *logGen {
 		records: map[string]logRef{}, blobs: map[string]logRef{}}
 }
 
-// dirLock is a lock across the goroutines of a Backend (sem) and across
-// Backends and processes (an flock on f, a directory).
-type dirLock struct {
-	sem chan struct{}
-	f   *os.File
-}
-
-// open opens the directory dir to lock it.
-func (l *dirLock) open(dir string) error {
-	l.sem = make(chan struct{}, 1)
+// openDirLock opens the directory dir for s to lock: a stripe whose
+// file is a directory of the store, which no one removes while it is in
+// use, so that unlike lockStripe's lock files it needs no check that the
+// file is still the one at its path.
+func openDirLock(s *stripe, dir string) error {
+	s.sem = make(chan struct{}, 1)
 	f, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	l.f = f
+	s.f = f
 	return nil
 }
 
-// lock takes l, waiting until ctx is done, and returns the function that
-// releases it. The operating system releases the flock of a process that
-// dies, so a crashed holder never blocks others.
-func (l *dirLock) lock(ctx context.Context) (unlock func(), err error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// lockDir takes s, opened by openDirLock, waiting until ctx is done, and
+// returns the function that releases it. The operating system releases
+// the flock of a process that dies, so a crashed holder never blocks
+// others.
+func lockDir(ctx context.Context, s *stripe) (unlock func(), err error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
 	}
-	if err := lockFile(ctx, l.f); err != nil {
-		<-l.sem
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("filebackend: %w", err)
+	if err := s.flock(ctx); err != nil {
+		s.release()
+		return nil, err
 	}
-	return func() {
-		// An unlock that fails leaves the flock held until Close; the
-		// next lock of this Backend takes it again regardless.
-		_ = unlockFile(l.f)
-		<-l.sem
-	}, nil
+	return s.unlock, nil
 }
 
 // openLockWait is how long Open waits for the append lock.
@@ -154,11 +141,11 @@ func openWAL(b *Backend) (*wal, error) {
 	// Each lock is an flock on a file description of this Backend's own
 	// (flock excludes other descriptions, in this process too), on a
 	// directory of the store, which no one removes while it is in use.
-	if err := w.appendLock.open(w.dir); err != nil {
+	if err := openDirLock(&w.appendLock, w.dir); err != nil {
 		_ = w.closeFiles()
 		return nil, err
 	}
-	if err := w.ckptLock.open(b.dir); err != nil {
+	if err := openDirLock(&w.ckptLock, b.dir); err != nil {
 		_ = w.closeFiles()
 		return nil, err
 	}
@@ -169,7 +156,7 @@ func openWAL(b *Backend) (*wal, error) {
 	// does, and leave those checks to the next writer.
 	mode := parseOpen
 	lctx, cancel := context.WithTimeout(context.Background(), openLockWait)
-	unlock, err := w.appendLock.lock(lctx)
+	unlock, err := lockDir(lctx, &w.appendLock)
 	cancel()
 	switch {
 	case err == nil:
@@ -301,7 +288,7 @@ func (w *wal) openGen(gen uint64) (*logGen, error) {
 // caller holds the append lock if mode is not parseReader.
 func (w *wal) createFirst(ctx context.Context, mode parseMode) error {
 	if mode == parseReader {
-		unlock, err := w.appendLock.lock(ctx)
+		unlock, err := lockDir(ctx, &w.appendLock)
 		if err != nil {
 			return err
 		}
@@ -632,7 +619,7 @@ func (w *wal) view(fn func() error) error {
 // and brings the index up to date; nothing can then be appended until the
 // returned function releases both.
 func (w *wal) lockFresh() (release func(), err error) {
-	unlock, err := w.appendLock.lock(context.Background())
+	unlock, err := lockDir(context.Background(), &w.appendLock)
 	if err != nil {
 		return nil, err
 	}
@@ -774,7 +761,7 @@ func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logG
 	if err := w.holdBack(); err != nil {
 		return nil, 0, err
 	}
-	unlock, err := w.appendLock.lock(ctx)
+	unlock, err := lockDir(ctx, &w.appendLock)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -1052,7 +1039,7 @@ func (w *wal) checkpointOlder() error {
 	if gens, err := w.listGens(); err != nil || len(gens) < 2 {
 		return err
 	}
-	unlock, err := w.ckptLock.lock(context.Background())
+	unlock, err := lockDir(context.Background(), &w.ckptLock)
 	if err != nil {
 		return err
 	}
@@ -1293,7 +1280,7 @@ func (w *wal) closeFiles() error {
 	for _, g := range w.gens {
 		errs = append(errs, g.f.Close())
 	}
-	for _, l := range []*dirLock{&w.appendLock, &w.ckptLock} {
+	for _, l := range []*stripe{&w.appendLock, &w.ckptLock} {
 		if l.f != nil {
 			errs = append(errs, l.f.Close())
 		}
