@@ -156,7 +156,7 @@ func TestWriteOrderLog(t *testing.T) {
 	_, err = b.UpdateRecord(ctx, "secret/a", rev+1, []byte("lost"))
 	require.ErrorIs(t, err, backend.ErrConflict)
 	assert.Empty(t, fbOps(tr.take()), "UpdateRecord that lost")
-	_, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("two"))
+	rev, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("two"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"append wal", "sync wal"}, fbOps(tr.take()), "UpdateRecord")
 	_, err = b.ListRecords(ctx, "", "", 10)
@@ -164,11 +164,22 @@ func TestWriteOrderLog(t *testing.T) {
 	assert.Empty(t, fbOps(tr.take()), "ListRecords with the log synced")
 	// What is in the log unsynced (appended by another process, say) is
 	// synced before a listing returns it.
-	require.NoError(t, b.DeleteBlob(ctx, "v1/blob"))
-	assert.Equal(t, []string{"append wal"}, fbOps(tr.take()), "DeleteBlob of a blob in the log")
+	require.NoError(t, b.PutBlob(ctx, "v1/other", []byte("sealed")))
+	assert.Equal(t, []string{"append wal"}, fbOps(tr.take()), "PutBlob")
 	_, err = b.ListRecords(ctx, "", "", 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"sync wal"}, fbOps(tr.take()), "ListRecords")
+	// A deletion is held, and written by the next append, in the same
+	// write as that append's own entry.
+	require.NoError(t, b.DeleteBlob(ctx, "v1/blob"))
+	require.NoError(t, b.DeleteBlob(ctx, "v1/other"))
+	assert.Empty(t, fbOps(tr.take()), "DeleteBlob")
+	_, err = b.UpdateRecord(ctx, "secret/a", rev+1, []byte("lost"))
+	require.ErrorIs(t, err, backend.ErrConflict)
+	assert.Empty(t, fbOps(tr.take()), "UpdateRecord that lost, with deletions held")
+	_, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("three"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"append wal", "sync wal"}, fbOps(tr.take()), "UpdateRecord with deletions held")
 
 	// Close checkpoints the log: every file written, then flushed, before
 	// the log is removed.
@@ -185,13 +196,27 @@ func TestWriteOrderLog(t *testing.T) {
 	require.GreaterOrEqual(t, len(ops), len(want))
 	assert.Equal(t, want, ops[:len(want)], "Close: sealing")
 	ops = ops[len(want):]
-	// secret/a, secret/b, v1/kept: three files written; v1/blob, put and
-	// deleted in the same log, has no file, but an earlier checkpoint could
-	// have written one, which secret/a, a new key, would take over
-	// (renamed, then overwritten) instead of creating a file. Then one
+	// secret/a, secret/b, v1/kept: three files written; v1/blob and
+	// v1/other, put and deleted in the same log, have no file. Then one
 	// flush of them all (syncfs on Linux) before the log is removed.
-	assert.Equal(t, []string{"write records", "rename records", "write blobs", "write records",
+	assert.Equal(t, []string{"write records", "write blobs", "write records",
 		"flush wal", "remove wal", "dirsync wal"}, ops, "Close: checkpoint")
+
+	// The file of a blob deleted in a later log is a spare: secret/c, a
+	// new key, takes it over (renamed, then overwritten) instead of
+	// creating a file, which costs the file system far more.
+	b, err = Open(b.Dir(), withFileHook(tr.hook))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.DeleteBlob(ctx, "v1/kept"))
+	_, err = b.CreateRecord(ctx, "secret/c", []byte("four"))
+	require.NoError(t, err)
+	tr.take()
+	require.NoError(t, b.Close())
+	ops = fbOps(tr.take())
+	require.GreaterOrEqual(t, len(ops), len(want))
+	assert.Equal(t, []string{"write records", "rename records",
+		"flush wal", "remove wal", "dirsync wal"}, ops[len(want):], "Close: checkpoint with a spare")
 }
 
 // TestReadSyncsLog checks that a read in one Backend that finds its answer
@@ -217,7 +242,8 @@ func TestReadSyncsLog(t *testing.T) {
 	_, err = b.GetBlob(ctx, "v1/blob")
 	require.NoError(t, err)
 	assert.Empty(t, fbOps(tr.take()), "GetBlob of an entry flushed already")
-	require.NoError(t, a.DeleteBlob(ctx, "v1/blob")) // not flushed either
+	require.NoError(t, a.DeleteBlob(ctx, "v1/blob"))
+	require.NoError(t, a.PutBlob(ctx, "v1/next", []byte("sealed"))) // appends the deletion, not flushed either
 	_, err = b.GetBlob(ctx, "v1/blob")
 	require.ErrorIs(t, err, backend.ErrNotFound)
 	assert.Equal(t, []string{"sync wal"}, fbOps(tr.take()), "GetBlob of a deletion not flushed yet")

@@ -486,6 +486,46 @@ func (b *Backend) removeStaleTemps() {
 	}
 }
 
+// spareFilePrefix starts the names of the spare files in tmp/: files of
+// deleted blobs that a checkpoint kept for a later one to take over (see
+// wal.checkpoint), rather than removing them and later creating others.
+const spareFilePrefix = "spare-"
+
+// maxSpares bounds the spare files kept in tmp/.
+const maxSpares = 512
+
+// listSpares returns the paths of the spare files in tmp/.
+func (b *Backend) listSpares() ([]string, error) {
+	b.cfg.note("readdir", b.tmp)
+	names, err := readDirNames(b.tmp)
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	var paths []string
+	for _, name := range names {
+		if strings.HasPrefix(name, spareFilePrefix) {
+			paths = append(paths, filepath.Join(b.tmp, name))
+		}
+	}
+	return paths, nil
+}
+
+// keepSpare moves the file at path, of a deleted blob, to tmp/ as a spare
+// file. A missing file is fs.ErrNotExist.
+func (b *Backend) keepSpare(path string) error {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	dst := filepath.Join(b.tmp, spareFilePrefix+hex.EncodeToString(r[:]))
+	b.cfg.note("rename", dst)
+	if err := os.Rename(path, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
+}
+
 // Dir returns the absolute path of the store's directory.
 func (b *Backend) Dir() string { return b.dir }
 

@@ -51,6 +51,14 @@ type wal struct {
 	syncing bool
 	syncErr error // a failed fdatasync: every later write fails
 
+	// heldMu guards held: the keys of the blobs this Backend deleted
+	// whose deletion entries are not appended yet, oldest first. The next
+	// append, whatever its own entry, writes them before it in the same
+	// write: so a PutSecretValue of the engine that prunes a version costs
+	// two appends (its blob, its record) rather than three.
+	heldMu sync.Mutex
+	held   []string
+
 	wrote       atomic.Bool    // this Backend appended something
 	sealing     atomic.Bool    // a goroutine of this Backend is sealing the log
 	ckptRunning atomic.Bool    // a background checkpoint of this Backend runs
@@ -89,7 +97,17 @@ type logRef struct {
 	size    int32
 	rev     uint64 // a record's revision
 	deleted bool
+	// noFile marks the deletion of a blob that was put in the same log:
+	// it has no file (a blob is never put over one that exists, and the
+	// checkpoint of the log before, which removed the file of an earlier
+	// blob of the key, is over before this log's starts).
+	noFile bool
 }
+
+// maxHeldDeletions bounds the blob deletions a Backend holds for its next
+// append: a DeleteBlob that reaches it appends them itself (a sweep
+// deleting many blobs, a DeleteSecret with many versions).
+const maxHeldDeletions = 64
 
 func newLogGen(gen uint64, path string, f *os.File) *logGen {
 	return &logGen{gen: gen, path: path, f: f, end: logHeaderSize, synced: logHeaderSize,
@@ -527,6 +545,9 @@ func (g *logGen) apply(e logEntry, off int64, n int) {
 		g.blobs[e.key] = ref
 	case kindBlobDelete:
 		ref.deleted = true
+		if old, ok := g.blobs[e.key]; ok {
+			ref.noFile = !old.deleted || old.noFile
+		}
 		g.blobs[e.key] = ref
 	case kindSeal:
 		g.sealed = true
@@ -752,10 +773,12 @@ func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 	return w.blobFile(key)
 }
 
-// append appends the entry that build returns to the current log, holding
-// the append lock and with the index up to date, and returns the log and
-// the offset its entry ends at. build returns an error to append nothing.
-// The entry is readable when append returns, and not yet durable: see
+// append appends the entry that build returns to the current log, after
+// the blob writes this Backend holds (pend), all in one write, holding the
+// append lock and with the index up to date, and returns the log and the
+// offset the write ends at. build returns an error to append nothing; a
+// nil build appends only what is held (g is nil if nothing was). What is
+// appended is readable when append returns, and not yet durable: see
 // syncTo.
 func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logGen, int64, error) {
 	if err := w.holdBack(); err != nil {
@@ -798,19 +821,79 @@ func (w *wal) appendLocked(build func() (logEntry, error)) (g *logGen, end int64
 			return nil, 0, false, err
 		}
 	}
-	e, err := build()
-	if err != nil {
-		return nil, 0, false, err
+	var own []logEntry
+	if build != nil {
+		e, err := build()
+		if err != nil {
+			return nil, 0, false, err
+		}
+		own = []logEntry{e}
+	}
+	held := w.takeHeld()
+	entries := make([]logEntry, 0, len(held)+len(own))
+	for _, k := range held {
+		entries = append(entries, logEntry{kind: kindBlobDelete, key: k})
+	}
+	entries = append(entries, own...)
+	if len(entries) == 0 {
+		return nil, 0, false, nil
 	}
 	g = w.current()
-	if err := w.prepare(g, encodedSize(e)); err != nil {
-		return nil, 0, false, err
+	n := 0
+	for _, e := range entries {
+		n += encodedSize(e)
 	}
-	if err := w.write(g, e); err != nil {
+	err = w.prepare(g, n)
+	if err == nil {
+		err = w.write(g, entries...)
+	}
+	if err != nil {
+		w.restoreHeld(held)
 		return nil, 0, false, err
 	}
 	w.wrote.Store(true)
 	return g, g.end, g.end >= w.sealSize, nil
+}
+
+// takeHeld takes the blob deletions this Backend holds, for an append.
+func (w *wal) takeHeld() []string {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	held := w.held
+	w.held = nil
+	return held
+}
+
+// restoreHeld puts back the blob deletions that an append took and could
+// not write, before those held since.
+func (w *wal) restoreHeld(held []string) {
+	if len(held) == 0 {
+		return
+	}
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	w.held = append(held, w.held...)
+}
+
+// deletionHeld reports whether this Backend holds a deletion of the blob
+// under key.
+func (w *wal) deletionHeld(key string) bool {
+	w.heldMu.Lock()
+	defer w.heldMu.Unlock()
+	return slices.Contains(w.held, key)
+}
+
+// flushHeld appends the blob deletions held, if any, without flushing the
+// log.
+func (w *wal) flushHeld(ctx context.Context) error {
+	w.heldMu.Lock()
+	n := len(w.held)
+	w.heldMu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	_, _, err := w.append(ctx, nil)
+	return err
 }
 
 // prepare makes sure that zeros follow the end of g, which is current, for
@@ -844,13 +927,18 @@ func encodedSize(e logEntry) int {
 	return entryHeaderSize + entryFixedSize + len(e.key) + len(e.data)
 }
 
-// write appends e to g, which is current and has room for it (prepare),
-// and indexes it. On failure it writes zeros back over the entry.
-func (w *wal) write(g *logGen, e logEntry) error {
+// write appends entries to g, which is current and has room for them
+// (prepare), in one write, and indexes them. On failure it writes zeros
+// back over them.
+func (w *wal) write(g *logGen, entries ...logEntry) error {
 	w.syncMu.Lock()
-	e.flushed = uint64(g.synced)
+	flushed := uint64(g.synced)
 	w.syncMu.Unlock()
-	buf := appendEntry(nil, e)
+	var buf []byte
+	for _, e := range entries {
+		e.flushed = flushed
+		buf = appendEntry(buf, e)
+	}
 	w.b.cfg.note("append", g.path)
 	if _, err := g.f.WriteAt(buf, g.end); err != nil {
 		if zerr := writeZeros(g.f, g.end, g.end+int64(len(buf))); zerr != nil {
@@ -860,8 +948,11 @@ func (w *wal) write(g *logGen, e logEntry) error {
 		}
 		return fmt.Errorf("filebackend: %w", err)
 	}
-	g.apply(e, g.end, len(buf))
-	g.end += int64(len(buf))
+	for _, e := range entries {
+		n := encodedSize(e)
+		g.apply(e, g.end, n)
+		g.end += int64(n)
+	}
 	g.written.Store(g.end)
 	return nil
 }
@@ -1121,9 +1212,16 @@ func (w *wal) checkpoint(gen uint64) error {
 		}
 	}
 	keepFiles := !canSyncfs || puts < syncfsMinFiles
-	var spares []string
+	// Spares are taken from the end: the files of the keys this log
+	// deletes first (they may not exist: a failed rename is cheap), then
+	// those kept from earlier checkpoints.
+	spares, err := w.b.listSpares()
+	if err != nil {
+		return err
+	}
+	pooled := len(spares)
 	for _, c := range changes {
-		if c.ref.deleted {
+		if c.ref.deleted && !c.ref.noFile {
 			spares = append(spares, w.b.keyPath(c.key, c.blob))
 		}
 	}
@@ -1149,7 +1247,24 @@ func (w *wal) checkpoint(gen uint64) error {
 			files = append(files, f)
 		}
 	}
-	for _, sp := range spares {
+	// Of the spares left, the files of deleted blobs are kept for later
+	// checkpoints, moved to tmp/, up to maxSpares in all; the others are
+	// removed. Both changes are flushed below, before the log is removed,
+	// with the files written.
+	nPooled := min(pooled, len(spares))
+	moved := false
+	for _, sp := range spares[nPooled:] {
+		if nPooled < maxSpares && filepath.Dir(sp) == w.b.blobs {
+			err := w.b.keepSpare(sp)
+			if err == nil {
+				nPooled++
+				moved = true
+			}
+			if err == nil || errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return err
+		}
 		w.b.cfg.note("remove", sp)
 		if err := os.Remove(sp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("filebackend: %w", err)
@@ -1160,6 +1275,9 @@ func (w *wal) checkpoint(gen uint64) error {
 	if keepFiles {
 		for _, f := range append(files, w.b.recordsDir, w.b.blobsDir) {
 			flushErr = errors.Join(flushErr, f.Sync())
+		}
+		if moved {
+			flushErr = errors.Join(flushErr, syncDir(w.b.tmp))
 		}
 	} else {
 		flushErr = syncfs(w.dirF)
@@ -1258,17 +1376,20 @@ func (w *wal) writeFile(dst string, content []byte, blob, keep bool, spares *[]s
 // log, seals and checkpoints the current log, so that the next Open reads
 // an empty log. Then it closes the files.
 func (w *wal) close() error {
+	err := w.flushHeld(context.Background())
 	w.bg.Wait()
-	var err error
-	if w.wrote.Load() {
+	if err == nil && w.wrote.Load() {
 		err = w.checkpointAll()
 	}
 	return errors.Join(err, w.closeFiles())
 }
 
-// checkpointAll seals the current log if it holds any entry, and
-// checkpoints every sealed log.
+// checkpointAll appends the blob deletions held, seals the current log if
+// it holds any entry, and checkpoints every sealed log.
 func (w *wal) checkpointAll() error {
+	if err := w.flushHeld(context.Background()); err != nil {
+		return err
+	}
 	if err := w.sealIf(func(g *logGen) bool { return g.end > logHeaderSize }, false); err != nil {
 		return err
 	}
@@ -1386,11 +1507,18 @@ func (w *wal) deleteRecord(ctx context.Context, key string, revision uint64) err
 	return w.syncTo(g, end)
 }
 
-// putBlob is PutBlob of a format 2 store: an entry appended, not synced;
-// the next record write's fdatasync of the log covers it (a seal syncs a
-// log before anything is appended to the next one). The blob's file is
-// looked for before the append lock is taken (statBlob, blobExists).
+// putBlob is PutBlob of a format 2 store: an entry appended (with the blob
+// deletions held), not synced; the next record write's fdatasync of the
+// log covers it (a seal syncs a log before anything is appended to the
+// next one). The blob's file is looked for before the append lock is taken
+// (statBlob, blobExists).
 func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
+	if w.deletionHeld(key) {
+		// The blob was deleted and is put again: the deletion goes first.
+		if err := w.flushHeld(ctx); err != nil {
+			return err
+		}
+	}
 	st, err := w.statBlob(key)
 	if err != nil {
 		return err
@@ -1410,6 +1538,9 @@ func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
 
 // getBlob is GetBlob of a format 2 store.
 func (w *wal) getBlob(key string) (data []byte, err error) {
+	if w.deletionHeld(key) {
+		return nil, backend.ErrNotFound
+	}
 	var from *logGen
 	var upTo int64
 	err = w.view(func() error {
@@ -1432,32 +1563,29 @@ func (w *wal) getBlob(key string) (data []byte, err error) {
 	return data, nil
 }
 
-// deleteBlob is DeleteBlob of a format 2 store: a deletion entry appended
-// for a blob that exists, in a live log or in blobs/, not synced; the
-// checkpoint removes the file. It is not synced: the engine deletes only
-// blobs that no durable record refers to, so a deletion a crash undoes
-// leaves an orphan, never a dangling reference. Whether the blob exists
-// is decided as for putBlob.
+// deleteBlob is DeleteBlob of a format 2 store: the deletion is held, and
+// appended by the Backend's next append (the engine's next record write,
+// or Close), without looking whether the blob exists: the entry of a
+// deletion of a blob that does not exist changes nothing. Until then this
+// Backend no longer finds the blob, and other Backends still do. It is
+// not synced either: the engine deletes only blobs that no durable record
+// refers to, so a deletion that a crash loses leaves an orphan, which a
+// sweep removes, never a dangling reference. The checkpoint removes the
+// blob's file.
 func (w *wal) deleteBlob(ctx context.Context, key string) error {
-	st, err := w.statBlob(key)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	errNone := errors.New("no such blob")
-	_, _, err = w.append(ctx, func() (logEntry, error) {
-		ok, err := w.blobExists(key, st)
-		if err != nil {
-			return logEntry{}, err
-		}
-		if !ok {
-			return logEntry{}, errNone
-		}
-		return logEntry{kind: kindBlobDelete, key: key}, nil
-	})
-	if err == errNone {
-		return nil
+	w.heldMu.Lock()
+	if !slices.Contains(w.held, key) {
+		w.held = append(w.held, key)
 	}
-	return err
+	full := len(w.held) >= maxHeldDeletions
+	w.heldMu.Unlock()
+	if full {
+		return w.flushHeld(ctx)
+	}
+	return nil
 }
 
 // listRecords is ListRecords of a format 2 store: the names in records/
@@ -1520,6 +1648,10 @@ func (w *wal) listBlobs(after string, limit int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The deletions held are newer than anything in the logs.
+	w.heldMu.Lock()
+	keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(w.held, k) })
+	w.heldMu.Unlock()
 	return keys[:min(limit, len(keys))], nil
 }
 

@@ -4,6 +4,7 @@ package filebackend
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,13 @@ func TestLogSealAndCheckpoint(t *testing.T) {
 	}
 	var err error
 	for i := range 300 {
+		// As the engine does, the blob a write prunes is deleted after
+		// it; the deletion is held, and the next record write appends it.
+		if i%3 == 1 && i > 1 {
+			old := fmt.Sprintf("blob/%d", i-2)
+			require.NoError(t, a.DeleteBlob(ctx, old))
+			blobs[old] = nil
+		}
 		k := fmt.Sprintf("rec/%d", i%17)
 		if rev, ok := revs[k]; ok {
 			revs[k], err = a.UpdateRecord(ctx, k, rev, value(i, 0))
@@ -62,11 +70,6 @@ func TestLogSealAndCheckpoint(t *testing.T) {
 		bk := fmt.Sprintf("blob/%d", i)
 		require.NoError(t, a.PutBlob(ctx, bk, value(i, 1)))
 		blobs[bk] = value(i, 1)
-		if i%3 == 0 && i > 0 {
-			old := fmt.Sprintf("blob/%d", i-1)
-			require.NoError(t, a.DeleteBlob(ctx, old))
-			blobs[old] = nil
-		}
 		if i%37 == 0 {
 			check(a, fmt.Sprintf("writer after %d", i))
 			check(r, fmt.Sprintf("reader after %d", i))
@@ -360,4 +363,136 @@ func TestBlobExistsAfterLogDropped(t *testing.T) {
 	ok, err := b.wal.blobExists("blob/k", st)
 	require.NoError(t, err)
 	assert.True(t, ok, "a blob moved into its file since the look was taken for absent")
+}
+
+// TestHeldBlobDeletions checks how a Backend of format version 2 holds
+// blob deletions for its next append: the Backend that deleted a blob no
+// longer finds or lists it at once; other Backends see the deletion once
+// the next append, a full hold or Close writes it; and a blob deleted and
+// put again under the same key reads as the new one everywhere.
+func TestHeldBlobDeletions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	b := fbOpen(t, dir)
+	listed := func(be *Backend) []string {
+		t.Helper()
+		keys, err := be.ListBlobs(ctx, "", 1000)
+		require.NoError(t, err)
+		return keys
+	}
+	for _, k := range []string{"blob/1", "blob/2", "blob/3"} {
+		require.NoError(t, a.PutBlob(ctx, k, []byte(k)))
+	}
+	_, err := a.CreateRecord(ctx, "rec", []byte("refers to blob/3"))
+	require.NoError(t, err)
+
+	require.NoError(t, a.DeleteBlob(ctx, "blob/1"))
+	require.NoError(t, a.DeleteBlob(ctx, "blob/1"), "DeleteBlob again")
+	_, err = a.GetBlob(ctx, "blob/1")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "GetBlob in the Backend that deleted it")
+	assert.Equal(t, []string{"blob/2", "blob/3"}, listed(a), "ListBlobs in the Backend that deleted it")
+	got, err := b.GetBlob(ctx, "blob/1")
+	require.NoError(t, err, "GetBlob in another Backend before the deletion is appended")
+	assert.Equal(t, []byte("blob/1"), got)
+
+	// Put again: the deletion is appended first.
+	require.NoError(t, a.PutBlob(ctx, "blob/1", []byte("again")))
+	for _, be := range []*Backend{a, b} {
+		got, err := be.GetBlob(ctx, "blob/1")
+		require.NoError(t, err)
+		assert.Equal(t, []byte("again"), got)
+	}
+
+	// A record write appends what is held.
+	require.NoError(t, a.DeleteBlob(ctx, "blob/2"))
+	_, err = a.CreateRecord(ctx, "rec2", []byte("x"))
+	require.NoError(t, err)
+	_, err = b.GetBlob(ctx, "blob/2")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "GetBlob in another Backend after a record write")
+	assert.Equal(t, []string{"blob/1", "blob/3"}, listed(b))
+
+	// A cancelled DeleteBlob holds nothing.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, a.DeleteBlob(cancelled, "blob/3"), context.Canceled)
+	got, err = a.GetBlob(ctx, "blob/3")
+	require.NoError(t, err, "GetBlob after a cancelled DeleteBlob")
+	assert.Equal(t, []byte("blob/3"), got)
+
+	// At maxHeldDeletions, DeleteBlob appends them.
+	var many []string
+	for i := range maxHeldDeletions {
+		k := fmt.Sprintf("many/%03d", i)
+		many = append(many, k)
+		require.NoError(t, a.PutBlob(ctx, k, []byte(k)))
+	}
+	for _, k := range many {
+		require.NoError(t, a.DeleteBlob(ctx, k))
+	}
+	assert.Equal(t, []string{"blob/1", "blob/3"}, listed(b), "another Backend after maxHeldDeletions deletions")
+
+	// Close appends what is held.
+	require.NoError(t, a.DeleteBlob(ctx, "blob/3"))
+	require.NoError(t, a.Close())
+	_, err = b.GetBlob(ctx, "blob/3")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "GetBlob in another Backend after Close")
+	assert.Equal(t, []string{"blob/1"}, listed(fbOpen(t, dir)), "a new Backend")
+}
+
+// TestSpareFiles checks that a checkpoint keeps the files of deleted blobs
+// it has no use for as spare files in tmp/, and that a later checkpoint
+// takes them over for new keys instead of creating files, with the new
+// content read back through a new Backend.
+func TestSpareFiles(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	b := fbOpen(t, dir)
+	spares := func() []string {
+		t.Helper()
+		paths, err := b.listSpares()
+		require.NoError(t, err)
+		return paths
+	}
+	rev, err := b.CreateRecord(ctx, "rec", []byte("v1"))
+	require.NoError(t, err)
+	for _, k := range []string{"old/1", "old/2", "old/3"} {
+		require.NoError(t, b.PutBlob(ctx, k, []byte(k)))
+	}
+	fbCheckpoint(t, b)
+	require.FileExists(t, b.blobPath("old/1"))
+	assert.Empty(t, spares())
+
+	for _, k := range []string{"old/1", "old/2", "old/3"} {
+		require.NoError(t, b.DeleteBlob(ctx, k))
+	}
+	rev, err = b.UpdateRecord(ctx, "rec", rev, []byte("v2"))
+	require.NoError(t, err)
+	fbCheckpoint(t, b)
+	assert.Len(t, spares(), 3, "spare files after deleting three checkpointed blobs")
+	for _, k := range []string{"old/1", "old/2", "old/3"} {
+		assert.NoFileExists(t, b.blobPath(k))
+	}
+
+	require.NoError(t, b.PutBlob(ctx, "new/1", []byte("new blob 1")))
+	require.NoError(t, b.PutBlob(ctx, "new/2", bytes.Repeat([]byte("new blob 2 "), 500)))
+	_, err = b.UpdateRecord(ctx, "rec", rev, []byte("v3"))
+	require.NoError(t, err)
+	fbCheckpoint(t, b)
+	assert.Len(t, spares(), 1, "spare files after two new blobs")
+
+	n := fbOpen(t, dir)
+	for k, want := range map[string][]byte{
+		"new/1": []byte("new blob 1"),
+		"new/2": bytes.Repeat([]byte("new blob 2 "), 500),
+	} {
+		got, err := n.GetBlob(ctx, k)
+		require.NoError(t, err, "GetBlob(%s)", k)
+		assert.Equal(t, want, got, "GetBlob(%s)", k)
+	}
+	keys, err := n.ListBlobs(ctx, "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"new/1", "new/2"}, keys)
 }
