@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/secretstore/secretstore/backend"
@@ -58,6 +59,13 @@ type wal struct {
 	// two appends (its blob, its record) rather than three.
 	heldMu sync.Mutex
 	held   []string
+
+	// queueMu guards leading and queue: whether a goroutine leads the
+	// appends of this Backend, and the appends waiting for it (see
+	// append).
+	queueMu sync.Mutex
+	leading bool
+	queue   []*appendReq
 
 	wrote       atomic.Bool    // this Backend appended something
 	sealing     atomic.Bool    // a goroutine of this Backend is sealing the log
@@ -774,43 +782,165 @@ func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 }
 
 // append appends the entry that build returns to the current log, after
-// the blob writes this Backend holds (pend), all in one write, holding the
-// append lock and with the index up to date, and returns the log and the
-// offset the write ends at. build returns an error to append nothing; a
-// nil build appends only what is held (g is nil if nothing was). What is
+// the blob deletions this Backend holds, in one write, holding the append
+// lock and with the index up to date, and returns the log and the offset
+// the write ends at. build returns an error to append nothing; a nil build
+// appends only the deletions held (g is nil if there were none). What is
 // appended is readable when append returns, and not yet durable: see
 // syncTo.
+//
+// Concurrent appends of a Backend are done by one of them, the leader,
+// which takes the append lock once for all that queue up while it holds
+// it, and wakes each when its entry is written: the lock then passes
+// between goroutines, and the flock between processes, once per group
+// rather than once per append, and the index is brought up to date once.
 func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logGen, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
 	if err := w.holdBack(); err != nil {
 		return nil, 0, err
 	}
-	unlock, err := lockDir(ctx, &w.appendLock)
-	if err != nil {
-		return nil, 0, err
+	r := &appendReq{build: build}
+	w.queueMu.Lock()
+	if w.leading {
+		r.done = make(chan struct{})
+		w.queue = append(w.queue, r)
+		w.queueMu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+				return nil, 0, ctx.Err()
+			}
+			<-r.done
+		}
+	} else {
+		w.leading = true
+		w.queueMu.Unlock()
+		r.lead = true
 	}
-	w.mu.Lock()
-	g, end, seal, err := w.appendLocked(build)
-	w.mu.Unlock()
-	unlock()
-	if err != nil {
-		return nil, 0, err
+	if r.lead {
+		w.lead(ctx, r)
 	}
-	if seal {
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	if r.seal {
 		// The entry is written; a log that cannot be sealed now is
 		// sealed by a later append.
 		w.maybeSeal()
 	}
-	return g, end, nil
+	return r.g, r.end, nil
 }
 
-// appendLocked is append once the locks are held. It reports whether the
-// current log is due to be sealed.
-func (w *wal) appendLocked(build func() (logEntry, error)) (g *logGen, end int64, seal bool, err error) {
+// appendReq is an append, done by its own goroutine or by the leader.
+type appendReq struct {
+	build func() (logEntry, error)
+	state atomic.Int32  // reqQueued, then reqTaken or reqCancelled
+	done  chan struct{} // closed when a leader has done the append, or handed over (lead)
+	lead  bool          // the request's goroutine is to lead
+
+	g    *logGen
+	end  int64
+	seal bool
+	err  error
+}
+
+const (
+	reqQueued = iota
+	reqTaken
+	reqCancelled
+)
+
+// maxLead bounds the appends a leader does before it hands the lead over,
+// so that others who need the append lock (a seal, a reader's second
+// look, other processes) get it between groups.
+const maxLead = 64
+
+// lead does the append r as the leader, then those queued meanwhile,
+// holding the append lock throughout, until none is queued or it did
+// maxLead.
+func (w *wal) lead(ctx context.Context, r *appendReq) {
+	unlock, err := lockDir(ctx, &w.appendLock)
+	if err != nil {
+		r.err = err
+		w.handOver()
+		return
+	}
+	w.mu.Lock()
+	fresh := false // the index is up to date, and no one else can append
+	n := 0
+	batch := []*appendReq{r}
+	for len(batch) > 0 {
+		for _, q := range batch {
+			q.g, q.end, q.seal, q.err = w.appendLocked(q.build, fresh)
+			fresh = q.err == nil || q.g != nil
+			if q != r {
+				close(q.done)
+			}
+		}
+		if n += len(batch); n >= maxLead {
+			w.mu.Unlock()
+			unlock()
+			w.handOver()
+			return
+		}
+		batch = w.takeQueue()
+	}
+	w.mu.Unlock()
+	unlock()
+}
+
+// takeQueue takes the appends queued and not cancelled, and ends the lead
+// if there are none: the caller then releases the lock. A new append
+// leads, waiting for the lock.
+func (w *wal) takeQueue() []*appendReq {
+	w.queueMu.Lock()
+	defer w.queueMu.Unlock()
+	var batch []*appendReq
+	for _, q := range w.queue {
+		if q.state.CompareAndSwap(reqQueued, reqTaken) {
+			batch = append(batch, q)
+		}
+	}
+	clear(w.queue)
+	w.queue = w.queue[:0]
+	if len(batch) == 0 {
+		w.leading = false
+	}
+	return batch
+}
+
+// handOver passes the lead, which could not take the append lock (its
+// context is done), to the first append queued, or ends it if none is.
+func (w *wal) handOver() {
+	w.queueMu.Lock()
+	defer w.queueMu.Unlock()
+	for i, q := range w.queue {
+		if q.state.CompareAndSwap(reqQueued, reqTaken) {
+			w.queue = slices.Delete(w.queue, 0, i+1)
+			q.lead = true
+			close(q.done)
+			return
+		}
+	}
+	clear(w.queue)
+	w.queue = w.queue[:0]
+	w.leading = false
+}
+
+// appendLocked is one append once the locks are held; fresh says the
+// index is up to date already (the leader appended since it took the
+// locks). It reports whether the current log is due to be sealed.
+func (w *wal) appendLocked(build func() (logEntry, error), fresh bool) (g *logGen, end int64, seal bool, err error) {
 	if err := w.failed(); err != nil {
 		return nil, 0, false, err
 	}
-	if err := w.refreshLocked(true); err != nil {
-		return nil, 0, false, err
+	if !fresh {
+		if err := w.refreshLocked(true); err != nil {
+			return nil, 0, false, err
+		}
 	}
 	if w.current().sealed {
 		// Its sealer died before it created the successor.
@@ -1332,11 +1462,13 @@ func (w *wal) writeFile(dst string, content []byte, blob, keep bool, spares *[]s
 		sp := (*spares)[len(*spares)-1]
 		*spares = (*spares)[:len(*spares)-1]
 		w.b.cfg.note("rename", dst)
-		if rerr := os.Rename(sp, dst); rerr != nil {
+		// rename(2) itself: os.Rename first looks whether dst is a
+		// directory, a system call more per file.
+		if rerr := syscall.Rename(sp, dst); rerr != nil {
 			if errors.Is(rerr, fs.ErrNotExist) {
 				continue // the spare's file was never written
 			}
-			return nil, fmt.Errorf("filebackend: %w", rerr)
+			return nil, fmt.Errorf("filebackend: %w", &os.LinkError{Op: "rename", Old: sp, New: dst, Err: rerr})
 		}
 		f, err = os.OpenFile(dst, os.O_WRONLY, 0)
 	}
@@ -1357,11 +1489,16 @@ func (w *wal) writeFile(dst string, content []byte, blob, keep bool, spares *[]s
 	if err == nil {
 		err = f.Truncate(int64(len(content)))
 	}
-	if err == nil {
-		startWriteback(f)
-		if keep {
+	if keep {
+		if err == nil {
+			// Each file is flushed by an fsync of its own: start
+			// writing it now, so that the flushes overlap.
+			startWriteback(f)
 			return f, nil
 		}
+		_ = f.Close()
+	} else if err == nil {
+		// One syncfs flushes every file, together.
 		err = f.Close()
 	} else {
 		_ = f.Close()
