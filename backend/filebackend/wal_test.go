@@ -5,10 +5,13 @@ package filebackend
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -495,4 +498,115 @@ func TestSpareFiles(t *testing.T) {
 	keys, err := n.ListBlobs(ctx, "", 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"new/1", "new/2"}, keys)
+}
+
+// TestGroupAppend checks the appends that one leader does for the others
+// of a Backend: compare-and-swap holds among them, a call whose context
+// ends while it waits takes no effect, and a leader whose context ends
+// while another Backend holds the append lock hands the lead over, so
+// that the appends queued behind it are done once the lock is free.
+func TestGroupAppend(t *testing.T) {
+	t.Parallel()
+	t.Run("CompareAndSwap", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		b := fbOpen(t, t.TempDir())
+		keys := []string{"k0", "k1", "k2", "k3"}
+		for _, k := range keys {
+			_, err := b.CreateRecord(ctx, k, []byte("0"))
+			require.NoError(t, err)
+		}
+		var wins [4]atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 32 {
+			wg.Go(func() {
+				for i := range 40 {
+					k := g % len(keys)
+					rec, err := b.GetRecord(ctx, keys[k], 0)
+					if !assert.NoError(t, err) {
+						return
+					}
+					n, err := strconv.Atoi(string(rec.Data))
+					if !assert.NoError(t, err) {
+						return
+					}
+					// Every third call's context ends at about the
+					// time it waits for the leader.
+					cctx, cancel := context.WithCancel(ctx)
+					if i%3 == 0 {
+						go cancel()
+					}
+					_, err = b.UpdateRecord(cctx, keys[k], rec.Revision, []byte(strconv.Itoa(n+1)))
+					cancel()
+					switch {
+					case err == nil:
+						wins[k].Add(1)
+					case errors.Is(err, backend.ErrConflict), errors.Is(err, context.Canceled):
+					default:
+						t.Errorf("UpdateRecord: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i, k := range keys {
+			rec, err := fbOpen(t, b.Dir()).GetRecord(ctx, k, 0)
+			require.NoError(t, err)
+			assert.Equal(t, strconv.FormatInt(wins[i].Load(), 10), string(rec.Data),
+				"%s counts the updates that succeeded, no more (none that was cancelled took effect), no fewer", k)
+		}
+	})
+
+	t.Run("HandOver", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		dir := t.TempDir()
+		a := fbOpen(t, dir)
+		other := fbOpen(t, dir)
+		release, err := other.wal.lockFresh() // the append lock, held by another Backend
+		require.NoError(t, err)
+		leaderCtx, cancelLeader := context.WithCancel(ctx)
+		leaderErr := make(chan error, 1)
+		go func() {
+			_, err := a.CreateRecord(leaderCtx, "leader", []byte("x"))
+			leaderErr <- err
+		}()
+		require.Eventually(t, func() bool {
+			a.wal.queueMu.Lock()
+			defer a.wal.queueMu.Unlock()
+			return a.wal.leading
+		}, 5*time.Second, time.Millisecond, "a leader waits for the lock")
+		const followers = 5
+		errs := make(chan error, followers)
+		for i := range followers {
+			go func() {
+				_, err := a.CreateRecord(ctx, fmt.Sprintf("follower/%d", i), []byte("y"))
+				errs <- err
+			}()
+		}
+		require.Eventually(t, func() bool {
+			a.wal.queueMu.Lock()
+			defer a.wal.queueMu.Unlock()
+			return len(a.wal.queue) == followers
+		}, 5*time.Second, time.Millisecond, "the followers queue up")
+		cancelLeader()
+		require.ErrorIs(t, <-leaderErr, context.Canceled)
+		release()
+		for range followers {
+			select {
+			case err := <-errs:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the appends queued behind a cancelled leader are never done")
+			}
+		}
+		n := fbOpen(t, dir)
+		_, err = n.GetRecord(ctx, "leader", 0)
+		assert.ErrorIs(t, err, backend.ErrNotFound, "the cancelled leader's record")
+		for i := range followers {
+			_, err := n.GetRecord(ctx, fmt.Sprintf("follower/%d", i), 0)
+			assert.NoError(t, err, "follower %d", i)
+		}
+	})
 }
