@@ -54,7 +54,7 @@
 // the store is opened again: a failed fsync may have dropped the data it
 // could not write.
 //
-// A log that outgrows its seal size (4 MiB) is sealed and a new one
+// A log that outgrows its seal size (16 MiB) is sealed and a new one
 // started; the sealed log is then checkpointed, in the background: the
 // newest content of each record and blob it holds is written to that key's
 // file, deletions are applied, every file is flushed (with one syncfs(2)

@@ -21,9 +21,14 @@ import (
 )
 
 // defaultSealSize is the size past which a log is sealed and a new one
-// started, so that the log an Open reads stays small; the sealed log is
-// then checkpointed into record and blob files in the background.
-const defaultSealSize = 4 << 20
+// started, so that the log an Open reads after a crash stays small; the
+// sealed log is then checkpointed into record and blob files in the
+// background. A checkpoint writes a file for each key whose last entry in
+// the log is a put, so the larger the log, the more of what it holds is
+// deleted or replaced before its checkpoint and costs no file: with 8
+// secrets rotated in a loop, each keeping 100 versions, 16 MiB rather
+// than 4 MiB took 8 writers from about 95 to 70 µs per Put.
+const defaultSealSize = 16 << 20
 
 // wal is the write-ahead log of a store of format version 2 (see the
 // package doc). Every change is appended to the current log, under an flock
