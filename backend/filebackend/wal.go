@@ -762,13 +762,14 @@ func (w *wal) statBlob(key string) (blobStat, error) {
 
 // blobFile reports whether the file of the blob under key exists.
 func (w *wal) blobFile(key string) (bool, error) {
-	path := w.b.blobPath(key)
-	w.b.cfg.note("open", path)
-	_, err := os.Lstat(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if w.b.cfg.fileHook != nil {
+		w.b.cfg.note("open", w.b.blobPath(key))
+	}
+	ok, err := existsIn(w.b.blobsDir, w.b.blobs, fileStem(key)+blobSuffix)
+	if err != nil {
 		return false, fmt.Errorf("filebackend: %w", err)
 	}
-	return err == nil, nil
+	return ok, nil
 }
 
 // blobExists reports whether a blob is stored under key, holding the
