@@ -512,12 +512,12 @@ func (b *Backend) listSpares() ([]string, error) {
 
 // keepSpare moves the file at path, of a deleted blob, to tmp/ as a spare
 // file. A missing file is fs.ErrNotExist.
-func (b *Backend) keepSpare(path string) error {
+func (b *Backend) keepSpare(dirs *openDirs, path string) error {
 	var r [8]byte
 	_, _ = rand.Read(r[:])
 	dst := filepath.Join(b.tmp, spareFilePrefix+hex.EncodeToString(r[:]))
 	b.cfg.note("rename", dst)
-	if err := os.Rename(path, dst); err != nil {
+	if err := renameAt(dirs, path, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -525,6 +525,41 @@ func (b *Backend) keepSpare(path string) error {
 	}
 	return nil
 }
+
+// openDirs are directories of a store, open, for renameAt and openAt.
+type openDirs struct {
+	paths []string
+	files []*os.File
+}
+
+// openDirs opens records/, blobs/ and tmp/ for a checkpoint: the first two
+// are open already, tmp/ is opened, and closed by close.
+func (b *Backend) openDirs() (*openDirs, error) {
+	tmp, err := os.Open(b.tmp)
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	return &openDirs{
+		paths: []string{b.records, b.blobs, b.tmp},
+		files: []*os.File{b.recordsDir, b.blobsDir, tmp},
+	}, nil
+}
+
+// at returns the open directory that holds the file at path and its name
+// in it, or nil if path is in none of d's directories.
+func (d *openDirs) at(path string) (*os.File, string) {
+	dir, name := filepath.Split(path)
+	dir = strings.TrimSuffix(dir, string(filepath.Separator))
+	for i, p := range d.paths {
+		if p == dir {
+			return d.files[i], name
+		}
+	}
+	return nil, ""
+}
+
+// close closes the directories openDirs opened.
+func (d *openDirs) close() { _ = d.files[2].Close() }
 
 // Dir returns the absolute path of the store's directory.
 func (b *Backend) Dir() string { return b.dir }

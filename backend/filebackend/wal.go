@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/secretstore/secretstore/backend"
@@ -1355,6 +1354,11 @@ func (w *wal) checkpoint(gen uint64) error {
 	if err != nil {
 		return err
 	}
+	dirs, err := w.b.openDirs()
+	if err != nil {
+		return err
+	}
+	defer dirs.close()
 	pooled := len(spares)
 	for _, c := range changes {
 		if c.ref.deleted && !c.ref.noFile {
@@ -1375,7 +1379,7 @@ func (w *wal) checkpoint(gen uint64) error {
 		if !c.blob {
 			content = encodeRecord(c.key, c.ref.rev, data)
 		}
-		f, err := w.writeFile(dst, content, c.blob, keepFiles, &spares)
+		f, err := w.writeFile(dirs, dst, content, c.blob, keepFiles, &spares)
 		if err != nil {
 			return err
 		}
@@ -1391,7 +1395,7 @@ func (w *wal) checkpoint(gen uint64) error {
 	moved := false
 	for _, sp := range spares[nPooled:] {
 		if nPooled < maxSpares && filepath.Dir(sp) == w.b.blobs {
-			err := w.b.keepSpare(sp)
+			err := w.b.keepSpare(dirs, sp)
 			if err == nil {
 				nPooled++
 				moved = true
@@ -1445,7 +1449,7 @@ const syncfsMinFiles = 32
 // written to a temp file, synced, and renamed to dst instead, so that not
 // even a crash leaves one torn under its name. writeFile returns the file,
 // still open, if keep, for the caller to sync, else nil.
-func (w *wal) writeFile(dst string, content []byte, blob, keep bool, spares *[]string) (*os.File, error) {
+func (w *wal) writeFile(dirs *openDirs, dst string, content []byte, blob, keep bool, spares *[]string) (*os.File, error) {
 	if strings.HasPrefix(filepath.Base(dst), hashedNamePrefix) {
 		tmp, err := w.b.writeTemp(content)
 		if err != nil {
@@ -1462,24 +1466,22 @@ func (w *wal) writeFile(dst string, content []byte, blob, keep bool, spares *[]s
 	var f *os.File
 	err := fs.ErrNotExist
 	if !blob {
-		f, err = os.OpenFile(dst, os.O_WRONLY, 0)
+		f, err = openAt(dirs, dst, os.O_WRONLY, 0)
 	}
 	for errors.Is(err, fs.ErrNotExist) && len(*spares) > 0 {
 		sp := (*spares)[len(*spares)-1]
 		*spares = (*spares)[:len(*spares)-1]
 		w.b.cfg.note("rename", dst)
-		// rename(2) itself: os.Rename first looks whether dst is a
-		// directory, a system call more per file.
-		if rerr := syscall.Rename(sp, dst); rerr != nil {
+		if rerr := renameAt(dirs, sp, dst); rerr != nil {
 			if errors.Is(rerr, fs.ErrNotExist) {
 				continue // the spare's file was never written
 			}
-			return nil, fmt.Errorf("filebackend: %w", &os.LinkError{Op: "rename", Old: sp, New: dst, Err: rerr})
+			return nil, fmt.Errorf("filebackend: %w", rerr)
 		}
-		f, err = os.OpenFile(dst, os.O_WRONLY, 0)
+		f, err = openAt(dirs, dst, os.O_WRONLY, 0)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		f, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
+		f, err = openAt(dirs, dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 		if err == nil {
 			if err = f.Chmod(fileMode); err != nil {
 				_ = f.Close()
