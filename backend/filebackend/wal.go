@@ -109,10 +109,11 @@ type logRef struct {
 	size    int32
 	rev     uint64 // a record's revision
 	deleted bool
-	// noFile marks the deletion of a blob that was put in the same log:
-	// it has no file (a blob is never put over one that exists, and the
-	// checkpoint of the log before, which removed the file of an earlier
-	// blob of the key, is over before this log's starts).
+	// noFile says that a blob has no file, so that its deletion leaves
+	// none to remove: its first entry in the log is a put (a blob is
+	// never put over one that exists, and the checkpoint of the log
+	// before, which removes the file of a blob it deletes, is over before
+	// this log's starts), not a deletion.
 	noFile bool
 }
 
@@ -553,12 +554,11 @@ func (g *logGen) apply(e logEntry, off int64, n int) {
 	case kindRecordDelete:
 		ref.deleted = true
 		g.records[e.key] = ref
-	case kindBlobPut:
-		g.blobs[e.key] = ref
-	case kindBlobDelete:
-		ref.deleted = true
+	case kindBlobPut, kindBlobDelete:
+		ref.deleted = e.kind == kindBlobDelete
+		ref.noFile = !ref.deleted
 		if old, ok := g.blobs[e.key]; ok {
-			ref.noFile = !old.deleted || old.noFile
+			ref.noFile = old.noFile
 		}
 		g.blobs[e.key] = ref
 	case kindSeal:

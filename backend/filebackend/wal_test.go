@@ -498,6 +498,16 @@ func TestSpareFiles(t *testing.T) {
 	keys, err := n.ListBlobs(ctx, "", 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"new/1", "new/2"}, keys)
+
+	// A blob with a file, deleted, put again and deleted again within one
+	// log: its file goes, although its last deletion follows a put.
+	require.NoError(t, b.DeleteBlob(ctx, "new/1"))
+	require.NoError(t, b.PutBlob(ctx, "new/1", []byte("again")))
+	require.NoError(t, b.DeleteBlob(ctx, "new/1"))
+	fbCheckpoint(t, b)
+	assert.NoFileExists(t, b.blobPath("new/1"))
+	_, err = fbOpen(t, dir).GetBlob(ctx, "new/1")
+	assert.ErrorIs(t, err, backend.ErrNotFound, "GetBlob of the blob deleted twice, in a new Backend")
 }
 
 // TestGroupAppend checks the appends that one leader does for the others
