@@ -120,7 +120,12 @@ type Backend interface {
 	GetBlob(ctx context.Context, key string) ([]byte, error)
 
 	// DeleteBlob deletes the blob under key. Deleting a blob that does not
-	// exist succeeds, so the call is safe to repeat.
+	// exist succeeds, so the call is safe to repeat. Once DeleteBlob
+	// returns nil this Backend no longer finds the blob; other Backends
+	// over the same storage may still find it until this one's next write
+	// (a backend may defer the deletion to it, as it may defer a blob's
+	// flush), which is harmless since the engine deletes only blobs that
+	// no record refers to.
 	DeleteBlob(ctx context.Context, key string) error
 
 	// ListBlobs returns up to limit blob keys that sort strictly after the
