@@ -109,6 +109,9 @@
 // an append takes the append lock, an in-process mutex and an exclusive
 // flock on the directory wal/, and holds it only to bring its index up to
 // date, compare the revision, and write the entry; the flush comes after.
+// Concurrent appends of one Backend are done by one of them for the others
+// (up to 64) under one take of the lock, each compared and written in
+// turn, so the lock changes hands once per group.
 // A checkpoint holds a second lock, an flock on the store's directory. The
 // operating system releases an flock when its holder dies, so a crashed
 // writer never blocks others. Revisions are random 64-bit numbers from
