@@ -101,3 +101,101 @@ func TestLayoutHint(t *testing.T) {
 	}
 	assert.Greater(t, hinted, 100, "writes that used the hint")
 }
+
+// TestSecretInfoShared checks the sharing of a secret's rarely changed
+// fields between its copies (see secretMeta): a write that stores a value
+// keeps the secretInfo of the copy it changed, every other change gives the
+// new copy its own and leaves the old copy as it was, and the record each
+// change writes, whose head repeats the secretInfo's cached encoding, holds
+// the fields of the copy the engine keeps.
+func TestSecretInfoShared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := membackend.New()
+	clock := NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const lambda = "arn:aws:lambda:us-east-1:123456789012:function:rotate"
+	noop := func(context.Context, Store, RotationRequest) error { return nil }
+	e, err := New(b, WithClock(clock), WithRotationFunc(lambda, noop))
+	require.NoError(t, err)
+	v := "value"
+	_, err = e.CreateSecret(ctx, &CreateSecretInput{Name: "s", Description: "first", SecretString: &v,
+		Tags: []Tag{{Key: "k", Value: "v"}}})
+	require.NoError(t, err)
+	key := e.recordKey("s")
+	desc := "second"
+	days := int64(30)
+	steps := []struct {
+		name   string
+		shared bool // the new copy keeps the old one's secretInfo
+		op     func() error
+	}{
+		{"PutSecretValue", true, func() error {
+			_, err := e.PutSecretValue(ctx, &PutSecretValueInput{SecretId: "s", SecretString: &v})
+			return err
+		}},
+		{"UpdateSecret with a value", false, func() error {
+			_, err := e.UpdateSecret(ctx, &UpdateSecretInput{SecretId: "s", SecretString: &v})
+			return err
+		}},
+		{"UpdateSecret with a description and a value", false, func() error {
+			_, err := e.UpdateSecret(ctx, &UpdateSecretInput{SecretId: "s", Description: &desc, SecretString: &v})
+			return err
+		}},
+		{"TagResource", false, func() error {
+			_, err := e.TagResource(ctx, &TagResourceInput{SecretId: "s", Tags: []Tag{{Key: "k2", Value: "v2"}}})
+			return err
+		}},
+		{"UntagResource", false, func() error {
+			_, err := e.UntagResource(ctx, &UntagResourceInput{SecretId: "s", TagKeys: []string{"k"}})
+			return err
+		}},
+		{"GetSecretValue on a new day", false, func() error {
+			clock.Advance(24 * time.Hour)
+			_, err := e.GetSecretValue(ctx, &GetSecretValueInput{SecretId: "s"})
+			return err
+		}},
+		{"RotateSecret", false, func() error {
+			_, err := e.RotateSecret(ctx, &RotateSecretInput{SecretId: "s", RotationLambdaARN: lambda,
+				RotationRules: &RotationRules{AutomaticallyAfterDays: &days}})
+			return err
+		}},
+		{"CancelRotateSecret", false, func() error {
+			_, err := e.CancelRotateSecret(ctx, &CancelRotateSecretInput{SecretId: "s"})
+			return err
+		}},
+		{"PutSecretValue after the others", true, func() error {
+			_, err := e.PutSecretValue(ctx, &PutSecretValueInput{SecretId: "s", SecretString: &v})
+			return err
+		}},
+		{"DeleteSecret", false, func() error {
+			_, err := e.DeleteSecret(ctx, &DeleteSecretInput{SecretId: "s"})
+			return err
+		}},
+		{"RestoreSecret", false, func() error {
+			_, err := e.RestoreSecret(ctx, &RestoreSecretInput{SecretId: "s"})
+			return err
+		}},
+	}
+	infoOf := func(s *secretMeta) secretInfo {
+		c := *s.secretInfo
+		c.enc = nil
+		return c
+	}
+	for _, step := range steps {
+		before := e.cachedRecord(key)
+		require.NotNil(t, before, step.name)
+		old := infoOf(before.meta)
+		require.NoError(t, step.op(), step.name)
+		after := e.cachedRecord(key)
+		require.NotNil(t, after, step.name)
+		require.NotSame(t, before.meta, after.meta, "%s: a new copy", step.name)
+		assert.Equal(t, step.shared, before.meta.secretInfo == after.meta.secretInfo, "%s: secretInfo shared", step.name)
+		assert.Equal(t, old, infoOf(before.meta), "%s: the old copy's fields changed", step.name)
+		rec, err := b.GetRecord(ctx, key, 0)
+		require.NoError(t, err)
+		got, err := decodeRecord(rec.Data)
+		require.NoError(t, err)
+		assert.Equal(t, infoOf(after.meta), infoOf(got), "%s: the record's fields", step.name)
+		assert.Equal(t, after.meta.LastChanged, got.LastChanged, "%s: the record's LastChanged", step.name)
+	}
+}

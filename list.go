@@ -217,7 +217,7 @@ func (e *Engine) listSecrets(ctx context.Context, in *ListSecretsInput, maxResul
 	out := &ListSecretsOutput{SecretList: []SecretListEntry{}}
 	for _, it := range items {
 		if in.NextToken != "" {
-			c := compare(it, item{after.sortK, &secretMeta{Name: after.id}})
+			c := compare(it, item{after.sortK, &secretMeta{secretInfo: &secretInfo{Name: after.id}}})
 			if (order == "asc" && c <= 0) || (order == "desc" && c >= 0) {
 				continue
 			}
@@ -225,7 +225,8 @@ func (e *Engine) listSecrets(ctx context.Context, in *ListSecretsInput, maxResul
 		if len(out.SecretList) == limit {
 			last := out.SecretList[len(out.SecretList)-1]
 			out.NextToken = pageToken{kind: kind, sortK: sortKey(&secretMeta{
-				Name: last.Name, Created: last.CreatedDate, LastAccessed: last.LastAccessedDate, LastChanged: last.LastChangedDate,
+				secretInfo:  &secretInfo{Name: last.Name, Created: last.CreatedDate, LastAccessed: last.LastAccessedDate},
+				LastChanged: last.LastChangedDate,
 			}, sortBy), id: last.Name}.encode()
 			break
 		}

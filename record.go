@@ -68,13 +68,7 @@ func (e *encoder) bytes(p []byte) {
 
 func (e *encoder) uint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
 
-func (e *encoder) time(t time.Time) {
-	if t.IsZero() {
-		e.b = binary.AppendVarint(e.b, 0)
-		return
-	}
-	e.b = binary.AppendVarint(e.b, t.UnixNano())
-}
+func (e *encoder) time(t time.Time) { e.b = appendTime(e.b, t) }
 
 type decoder struct {
 	b   []byte
@@ -197,10 +191,8 @@ func encodeRecord(s *secretMeta) []byte {
 // encodeHead appends to dst the encoding of s whose versions live in chunks
 // and tail (as layoutOf returns them for s.Versions).
 func encodeHead(dst []byte, s *secretMeta, chunks []chunkState, tail []*versionMeta) []byte {
-	size := 128 + len(s.Name) + len(s.ARN) + len(s.Description) + len(s.KmsKeyID) + len(s.Rotation.LambdaARN)
-	for _, t := range s.Tags {
-		size += 4 + len(t.Key) + len(t.Value)
-	}
+	enc := s.infoEncoding()
+	size := 32 + len(enc.pre) + len(enc.post)
 	for _, r := range s.Labels {
 		size += 4 + len(r.Label) + len(r.VersionID)
 	}
@@ -210,14 +202,56 @@ func encodeHead(dst []byte, s *secretMeta, chunks []chunkState, tail []*versionM
 	for _, v := range tail {
 		size += 3 + len(encodeVersion(v))
 	}
-	e := encoder{b: slices.Grow(dst, size)}
-	e.b = append(e.b, recordFormat2)
+	b := slices.Grow(dst, size)
+	b = append(b, recordFormat2)
+	b = append(b, enc.pre...)
+	b = appendTime(b, s.LastChanged)
+	b = append(b, enc.post...)
+	b = binary.AppendUvarint(b, uint64(len(s.Labels)))
+	for _, r := range s.Labels {
+		b = appendStr(b, r.Label)
+		b = appendStr(b, r.VersionID)
+	}
+	b = binary.AppendUvarint(b, s.NextSeq)
+	b = binary.AppendUvarint(b, uint64(len(chunks)))
+	for _, c := range chunks {
+		b = appendStr(b, c.ref.Key)
+		b = binary.AppendUvarint(b, uint64(c.ref.Count))
+		b = binary.AppendUvarint(b, c.dead())
+	}
+	b = binary.AppendUvarint(b, uint64(len(tail)))
+	for _, v := range tail {
+		b = binary.AppendUvarint(b, uint64(len(v.raw)))
+		b = append(b, v.raw...)
+	}
+	return b
+}
+
+// infoEncoding returns the encoding of s's secretInfo in a head, building
+// it and keeping it in the secretInfo if it has none yet. The secretInfo
+// must not be published before that (see secretInfo.enc).
+func (s *secretMeta) infoEncoding() *infoEncoding {
+	if s.enc == nil {
+		s.enc = encodeInfo(s.secretInfo)
+	}
+	return s.enc
+}
+
+// encodeInfo returns the encoding of the fields of s in a head: those
+// before lastChanged and those after it, up to the labels.
+func encodeInfo(s *secretInfo) *infoEncoding {
+	size := 96 + len(s.Name) + len(s.ARN) + len(s.Description) + len(s.KmsKeyID) + len(s.Rotation.LambdaARN) +
+		len(s.Rotation.Rules.Duration) + len(s.Rotation.Rules.ScheduleExpression)
+	for _, t := range s.Tags {
+		size += 4 + len(t.Key) + len(t.Value)
+	}
+	e := encoder{b: make([]byte, 0, size)}
 	e.str(s.Name)
 	e.str(s.ARN)
 	e.str(s.Description)
 	e.str(s.KmsKeyID)
 	e.time(s.Created)
-	e.time(s.LastChanged)
+	split := len(e.b)
 	e.time(s.LastAccessed)
 	e.time(s.DeletionDate)
 	e.time(s.DeleteRequested)
@@ -247,24 +281,21 @@ func encodeHead(dst []byte, s *secretMeta, chunks []chunkState, tail []*versionM
 	e.str(s.Rotation.Rules.ScheduleExpression)
 	e.time(s.Rotation.LastRotated)
 	e.time(s.Rotation.NextRotated)
-	e.uint(uint64(len(s.Labels)))
-	for _, r := range s.Labels {
-		e.str(r.Label)
-		e.str(r.VersionID)
+	return &infoEncoding{pre: e.b[:split:split], post: e.b[split:]}
+}
+
+// appendStr appends s as encoder.str does.
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendTime appends t as encoder.time does.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
 	}
-	e.uint(s.NextSeq)
-	e.uint(uint64(len(chunks)))
-	for _, c := range chunks {
-		e.str(c.ref.Key)
-		e.uint(uint64(c.ref.Count))
-		e.uint(c.dead())
-	}
-	e.uint(uint64(len(tail)))
-	for _, v := range tail {
-		e.uint(uint64(len(v.raw)))
-		e.b = append(e.b, v.raw...)
-	}
-	return e.b
+	return binary.AppendVarint(b, t.UnixNano())
 }
 
 // chunkRef names a chunk blob. Versions stored in a chunk point to one
@@ -391,13 +422,16 @@ func decodeRecord(data []byte) (*secretMeta, error) {
 	}
 	format := data[0]
 	d := decoder{b: data[1:]}
-	s := &secretMeta{}
+	s := newSecretMeta()
+	start := d.b
 	s.Name = d.str()
 	s.ARN = d.str()
 	s.Description = d.str()
 	s.KmsKeyID = d.str()
 	s.Created = d.time()
+	pre := start[:len(start)-len(d.b)]
 	s.LastChanged = d.time()
+	start = d.b
 	s.LastAccessed = d.time()
 	s.DeletionDate = d.time()
 	s.DeleteRequested = d.time()
@@ -422,6 +456,10 @@ func decodeRecord(data []byte) (*secretMeta, error) {
 	s.Rotation.Rules.ScheduleExpression = d.str()
 	s.Rotation.LastRotated = d.time()
 	s.Rotation.NextRotated = d.time()
+	if d.err == nil {
+		post := start[:len(start)-len(d.b)]
+		s.enc = &infoEncoding{pre: pre[:len(pre):len(pre)], post: post[:len(post):len(post)]}
+	}
 	if n := d.count(2); n > 0 {
 		s.Labels = make(labelSet, n)
 		for i := range s.Labels {

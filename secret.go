@@ -21,28 +21,18 @@ const (
 
 // secretMeta is the engine's record of one secret: everything but the
 // values. Published values are immutable; writers copy and change.
+//
+// The fields that most writes leave alone (name, ARN, description, key,
+// dates other than LastChanged, tags, rotation) live in a secretInfo that
+// the copies of a secret share: a write that stores a value copies only
+// what it changes, a few words with few pointers (see cloneForWrite). A
+// change to any secretInfo field starts from clone, which gives the copy
+// its own secretInfo; nothing else writes to one that a published
+// secretMeta may share.
 type secretMeta struct {
-	Name        string
-	ARN         string
-	Description string
-	KmsKeyID    string // "" = the default key
+	*secretInfo
 
-	Created      time.Time
-	LastChanged  time.Time
-	LastAccessed time.Time // day precision, zero until the first read
-
-	// DeletionDate is when a secret scheduled for deletion is purged; zero
-	// while the secret is active. DeleteRequested is when DeleteSecret
-	// scheduled it.
-	DeletionDate    time.Time
-	DeleteRequested time.Time
-
-	// TagsSet distinguishes "never tagged" (Describe omits Tags) from "all
-	// tags removed" (Describe returns an empty list).
-	TagsSet bool
-	Tags    []Tag
-
-	Rotation rotationMeta
+	LastChanged time.Time
 
 	Labels   labelSet
 	Versions []*versionMeta // in creation order (Seq), oldest first
@@ -105,6 +95,43 @@ type rotationMeta struct {
 	NextRotated time.Time
 }
 
+// secretInfo holds the rarely changed fields of a secret (see secretMeta).
+type secretInfo struct {
+	Name        string
+	ARN         string
+	Description string
+	KmsKeyID    string // "" = the default key
+
+	Created      time.Time
+	LastAccessed time.Time // day precision, zero until the first read
+
+	// DeletionDate is when a secret scheduled for deletion is purged; zero
+	// while the secret is active. DeleteRequested is when DeleteSecret
+	// scheduled it.
+	DeletionDate    time.Time
+	DeleteRequested time.Time
+
+	// TagsSet distinguishes "never tagged" (Describe omits Tags) from "all
+	// tags removed" (Describe returns an empty list).
+	TagsSet bool
+	Tags    []Tag
+
+	Rotation rotationMeta
+
+	// enc, once set, is the encoding of these fields in the record head
+	// (see encodeHead), which every write of the secret repeats. It is set
+	// when the secretInfo is decoded or first encoded, before any
+	// secretMeta holding it is published, and never changed afterwards;
+	// clone leaves it unset in the copy, whose fields the caller changes.
+	enc *infoEncoding
+}
+
+// infoEncoding is the encoding of a secretInfo in a record head: pre comes
+// before the secret's LastChanged and post after it.
+type infoEncoding struct {
+	pre, post []byte
+}
+
 // scheduled reports whether the secret is scheduled for deletion.
 func (s *secretMeta) scheduled() bool { return !s.DeletionDate.IsZero() }
 
@@ -114,10 +141,17 @@ func (s *secretMeta) purgeDue(now time.Time) bool {
 	return s.scheduled() && !now.Before(s.DeletionDate)
 }
 
+// newSecretMeta returns a secretMeta with its own, empty secretInfo.
+func newSecretMeta() *secretMeta { return &secretMeta{secretInfo: &secretInfo{}} }
+
 // clone returns a shallow copy whose slices the caller may replace (not
-// modify in place).
+// modify in place), with its own copy of the secretInfo, whose fields the
+// caller may change.
 func (s *secretMeta) clone() *secretMeta {
 	c := *s
+	info := *s.secretInfo
+	info.enc = nil
+	c.secretInfo = &info
 	c.entry, c.labelRoom = nil, nil
 	return &c
 }
@@ -131,8 +165,9 @@ type metaBox struct {
 	labels [3]labelRef
 }
 
-// cloneForWrite is clone for a change that commit will write: the copy
-// comes with its cache entry, and with room for a label table of up to three
+// cloneForWrite is clone for a change that commit will write and that
+// leaves the secretInfo alone, which the copy shares with s: the copy comes
+// with its cache entry, and with room for a label table of up to three
 // labels in labelRoom.
 func (s *secretMeta) cloneForWrite() *secretMeta {
 	b := &metaBox{meta: *s}

@@ -1191,11 +1191,13 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 			return err
 		}
 		s := &secretMeta{
-			Name:        in.Name,
-			ARN:         arn,
-			Description: in.Description,
-			KmsKeyID:    in.KmsKeyId,
-			Created:     now,
+			secretInfo: &secretInfo{
+				Name:        in.Name,
+				ARN:         arn,
+				Description: in.Description,
+				KmsKeyID:    in.KmsKeyId,
+				Created:     now,
+			},
 			LastChanged: now,
 		}
 		if in.Tags != nil {

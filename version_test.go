@@ -178,7 +178,7 @@ func TestPruneVersions(t *testing.T) {
 						// appendPruned agrees, whether it copies or
 						// extends the array in place.
 						for _, shared := range []bool{false, true} {
-							next := &secretMeta{Versions: base, Labels: tt.ls}
+							next := &secretMeta{secretInfo: &secretInfo{}, Versions: base, Labels: tt.ls}
 							if shared {
 								next = mbSharedVersions(base, tt.ls)
 							}
@@ -202,7 +202,7 @@ func mbSharedVersions(vs []*versionMeta, ls labelSet) *secretMeta {
 	copy(arr, vs)
 	a := &versionArray{arr: arr[:cap(arr)]}
 	a.used.Store(int64(len(vs)))
-	return &secretMeta{Versions: arr[:len(vs):len(vs)], Labels: ls, varr: a, varrEnd: len(vs)}
+	return &secretMeta{secretInfo: &secretInfo{}, Versions: arr[:len(vs):len(vs)], Labels: ls, varr: a, varrEnd: len(vs)}
 }
 
 // Two copies of one secret that each append a version: the first extends
@@ -377,25 +377,27 @@ func TestValidTokenTable(t *testing.T) {
 func mbFullRecord() *secretMeta {
 	days := int64(30)
 	return &secretMeta{
-		Name:            "prod/db-password",
-		ARN:             "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbC123",
-		Description:     "the database password ✓",
-		KmsKeyID:        "alias/app",
-		Created:         mbEpoch.Add(-72 * time.Hour),
-		LastChanged:     mbEpoch.Add(-time.Hour),
-		LastAccessed:    mbEpoch.Truncate(24 * time.Hour),
-		DeletionDate:    mbEpoch.Add(7 * 24 * time.Hour),
-		DeleteRequested: mbEpoch,
-		TagsSet:         true,
-		Tags:            []Tag{{Key: "env", Value: "prod"}, {Key: "empty", Value: ""}},
-		Rotation: rotationMeta{
-			Configured:  true,
-			Enabled:     true,
-			LambdaARN:   "arn:aws:lambda:us-east-1:123456789012:function:rotate",
-			Rules:       RotationRules{AutomaticallyAfterDays: &days, Duration: "3h", ScheduleExpression: "rate(30 days)"},
-			LastRotated: mbEpoch.Add(-48 * time.Hour),
-			NextRotated: mbEpoch.Add(28 * 24 * time.Hour),
+		secretInfo: &secretInfo{
+			Name:            "prod/db-password",
+			ARN:             "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbC123",
+			Description:     "the database password ✓",
+			KmsKeyID:        "alias/app",
+			Created:         mbEpoch.Add(-72 * time.Hour),
+			LastAccessed:    mbEpoch.Truncate(24 * time.Hour),
+			DeletionDate:    mbEpoch.Add(7 * 24 * time.Hour),
+			DeleteRequested: mbEpoch,
+			TagsSet:         true,
+			Tags:            []Tag{{Key: "env", Value: "prod"}, {Key: "empty", Value: ""}},
+			Rotation: rotationMeta{
+				Configured:  true,
+				Enabled:     true,
+				LambdaARN:   "arn:aws:lambda:us-east-1:123456789012:function:rotate",
+				Rules:       RotationRules{AutomaticallyAfterDays: &days, Duration: "3h", ScheduleExpression: "rate(30 days)"},
+				LastRotated: mbEpoch.Add(-48 * time.Hour),
+				NextRotated: mbEpoch.Add(28 * 24 * time.Hour),
+			},
 		},
+		LastChanged: mbEpoch.Add(-time.Hour),
 		Labels: mbLabels(LabelCurrent, "v2-0000000000000000000000000000000000",
 			LabelPrevious, "v1-0000000000000000000000000000000000",
 			LabelPending, "p3-0000000000000000000000000000000000"),
@@ -410,7 +412,7 @@ func mbFullRecord() *secretMeta {
 
 // mbRecordSeeds returns records covering the optional parts of the format.
 func mbRecordSeeds() map[string]*secretMeta {
-	empty := &secretMeta{Name: "n", ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:n-abcdef", Created: mbEpoch, LastChanged: mbEpoch}
+	empty := &secretMeta{secretInfo: &secretInfo{Name: "n", ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:n-abcdef", Created: mbEpoch}, LastChanged: mbEpoch}
 	untagged := mbFullRecord()
 	untagged.Tags = []Tag{}
 	untagged.Rotation = rotationMeta{Configured: true, Enabled: false, LambdaARN: "arn:x"}
@@ -418,9 +420,9 @@ func mbRecordSeeds() map[string]*secretMeta {
 		"full":            mbFullRecord(),
 		"no versions":     empty,
 		"all tags gone":   untagged,
-		"one version":     {Name: "a", ARN: "arn:a-123456", Created: mbEpoch, Labels: mbLabels(LabelCurrent, strings.Repeat("x", 64)), Versions: []*versionMeta{newVersionMeta(strings.Repeat("x", 64), mbEpoch, kindString, "", "b", time.Time{}, 0, nil)}},
-		"pre-1970 times":  {Name: "old", Created: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC), LastChanged: time.Unix(0, -1).UTC()},
-		"zero everything": {},
+		"one version":     {secretInfo: &secretInfo{Name: "a", ARN: "arn:a-123456", Created: mbEpoch}, Labels: mbLabels(LabelCurrent, strings.Repeat("x", 64)), Versions: []*versionMeta{newVersionMeta(strings.Repeat("x", 64), mbEpoch, kindString, "", "b", time.Time{}, 0, nil)}},
+		"pre-1970 times":  {secretInfo: &secretInfo{Name: "old", Created: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)}, LastChanged: time.Unix(0, -1).UTC()},
+		"zero everything": {secretInfo: &secretInfo{}},
 	}
 }
 
@@ -429,7 +431,7 @@ func mbRecordSeeds() map[string]*secretMeta {
 // optional slices are nil, except Tags, whose empty-versus-nil distinction
 // the record keeps through TagsSet.
 func mbNormalize(s *secretMeta) secretMeta {
-	c := *s
+	c := *s.clone() // its own secretInfo, without the cached encoding
 	if len(c.Labels) == 0 {
 		c.Labels = nil
 	}
@@ -499,7 +501,7 @@ func TestRecordTagsSetDistinction(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := decodeRecord(encodeRecord(&secretMeta{Name: "n", TagsSet: tt.tagsSet, Tags: tt.tags}))
+			got, err := decodeRecord(encodeRecord(&secretMeta{secretInfo: &secretInfo{Name: "n", TagsSet: tt.tagsSet, Tags: tt.tags}}))
 			require.NoError(t, err)
 			if tt.wantNil {
 				if got.Tags != nil {
@@ -553,7 +555,7 @@ func TestRecordCorrupt(t *testing.T) {
 		return c
 	}
 	// A record with one version entry whose kind byte is out of range.
-	badKind := encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{{ID: "id", Kind: kindBinary + 1}}})
+	badKind := encodeRecord(&secretMeta{secretInfo: &secretInfo{Name: "n"}, Versions: []*versionMeta{{ID: "id", Kind: kindBinary + 1}}})
 	// A record with a version entry that has a trailing byte inside its
 	// length-prefixed entry.
 	e := encoder{}
@@ -567,7 +569,7 @@ func TestRecordCorrupt(t *testing.T) {
 	e.uint(0)               // no rewrapped key
 	e.b = append(e.b, 0x00) // junk inside the entry
 	junkEntry := &versionMeta{ID: "id", raw: e.b}
-	entryJunk := encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{junkEntry}})
+	entryJunk := encodeRecord(&secretMeta{secretInfo: &secretInfo{Name: "n"}, Versions: []*versionMeta{junkEntry}})
 
 	huge := binary.AppendUvarint(nil, 1<<62)
 	// The helper that builds the count cases makes a valid record when the
@@ -650,14 +652,14 @@ func mbWithWrapCount(n uint64) []byte {
 	e.str("blob")
 	e.time(time.Time{})
 	e.uint(n)
-	return encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{{ID: "id", raw: e.b}}})
+	return encodeRecord(&secretMeta{secretInfo: &secretInfo{Name: "n"}, Versions: []*versionMeta{{ID: "id", raw: e.b}}})
 }
 
 // mbPlaceholderWrap returns a record whose placeholder version (no value)
 // claims a rewrapped data key.
 func mbPlaceholderWrap() []byte {
 	v := newVersionMeta("id", mbEpoch, kindNone, "", "", time.Time{}, 0, &WrappedKey{KeyID: "k", Version: 1, Ciphertext: []byte("w")})
-	return encodeRecord(&secretMeta{Name: "n", Versions: []*versionMeta{v}})
+	return encodeRecord(&secretMeta{secretInfo: &secretInfo{Name: "n"}, Versions: []*versionMeta{v}})
 }
 
 // mbWithCounts returns an otherwise empty record with the given encoded
@@ -734,7 +736,7 @@ func TestSelectVersion(t *testing.T) {
 	v1 := newVersionMeta("v1-0000000000000000000000000000000000", mbEpoch, kindString, "", "b1", time.Time{}, 0, nil)
 	v2 := newVersionMeta("v2-0000000000000000000000000000000000", mbEpoch, kindString, "", "b2", time.Time{}, 1, nil)
 	p := newVersionMeta("p3-0000000000000000000000000000000000", mbEpoch, kindNone, "", "", time.Time{}, 2, nil)
-	s := &secretMeta{Versions: []*versionMeta{v1, v2, p},
+	s := &secretMeta{secretInfo: &secretInfo{}, Versions: []*versionMeta{v1, v2, p},
 		Labels: labelSet{{LabelPrevious, v1.ID}, {LabelCurrent, v2.ID}, {LabelPending, p.ID}}}
 	for _, tt := range []struct {
 		name, id, stage string
