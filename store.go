@@ -95,7 +95,8 @@ type Engine struct {
 // once per key and then updated atomically, which is cheaper than storing a
 // new map entry on every write.
 type cacheSlot struct {
-	key string // the record key, kept so that reads need not build it
+	key string      // the record key, kept so that reads need not build it
+	mu  *sync.Mutex // e.lock(key), kept so that writes need not hash the key
 	p   atomic.Pointer[cached]
 }
 
@@ -244,9 +245,18 @@ func (e *Engine) newVersionID() (string, error) {
 // versionIDFrom returns the UUIDv4 made of the random bytes u, formatted
 // as uuid.UUID.String does.
 func versionIDFrom(u uuid.UUID) string {
+	var b [versionIDLen]byte
+	versionIDTo(&b, u)
+	return string(b[:])
+}
+
+// versionIDLen is the length of the VersionIds the engine makes.
+const versionIDLen = 36
+
+// versionIDTo writes to b the VersionId versionIDFrom returns for u.
+func versionIDTo(b *[versionIDLen]byte, u uuid.UUID) {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	var b [36]byte
 	encodeHex(b[0:8], u[0:4])
 	b[8] = '-'
 	encodeHex(b[9:13], u[4:6])
@@ -256,7 +266,6 @@ func versionIDFrom(u uuid.UUID) string {
 	encodeHex(b[19:23], u[8:10])
 	b[23] = '-'
 	encodeHex(b[24:], u[10:])
-	return string(b[:])
 }
 
 // hexPairs holds the two lowercase hex digits of every byte value.
@@ -414,7 +423,7 @@ func (e *Engine) slot(key string) *cacheSlot {
 	if s, ok := e.cache.Load(name); ok {
 		return s.(*cacheSlot)
 	}
-	s, _ := e.cache.LoadOrStore(name, &cacheSlot{key: key})
+	s, _ := e.cache.LoadOrStore(name, &cacheSlot{key: key, mu: e.lock(key)})
 	return s.(*cacheSlot)
 }
 
@@ -689,11 +698,23 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 // rest on a stale copy, so it too is made again from a fresh read, which
 // gives the answer. A write thus costs one backend call less when the cache
 // is current.
-func (e *Engine) updateOptimistic(ctx context.Context, key string, fn func(cur *cached) (committed bool, err error)) error {
-	mu := e.lock(key)
-	mu.Lock()
+//
+// slot, if not nil, is the cache slot of key (see cachedSlot), which saves
+// looking it up again.
+func (e *Engine) updateOptimistic(ctx context.Context, key string, slot *cacheSlot, fn func(cur *cached) (committed bool, err error)) error {
+	var mu *sync.Mutex
+	var cc *cached
+	if slot != nil && slot.key == key {
+		mu = slot.mu
+		mu.Lock()
+		cc = slot.p.Load()
+	} else {
+		mu = e.lock(key)
+		mu.Lock()
+		cc = e.cachedRecord(key)
+	}
 	defer mu.Unlock()
-	if cc := e.cachedRecord(key); cc != nil {
+	if cc != nil {
 		committed, err := fn(cc)
 		_, answer := errors.AsType[*Error](err)
 		switch {
@@ -711,15 +732,16 @@ func (e *Engine) updateOptimistic(ctx context.Context, key string, fn func(cur *
 	})
 }
 
-// cachedKey returns the record key of the secret name, taken from the
-// cache when it holds the secret, so that it need not be made.
-func (e *Engine) cachedKey(name string) string {
+// cachedSlot returns the record key of the secret name and its cache slot,
+// taken from the cache when it holds the secret (so that the key need not be
+// made), and otherwise the key alone and a nil slot.
+func (e *Engine) cachedSlot(name string) (string, *cacheSlot) {
 	if s, ok := e.cache.Load(name); ok {
-		if k := s.(*cacheSlot).key; k != "" {
-			return k
+		if slot := s.(*cacheSlot); slot.key != "" {
+			return slot.key, slot
 		}
 	}
-	return e.recordKey(name)
+	return e.recordKey(name), nil
 }
 
 // cachedRecord returns the engine's cached copy of the record under key, or
@@ -1285,8 +1307,9 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 	}
 	// nv is the new version; this call owns it until commit publishes it,
 	// and sets its key and blob once the value is stored.
-	box := &versionBox{v: versionMeta{ID: tok, Created: now, Kind: val.kind, Seq: s.NextSeq, hash: idHash(tok)}}
+	box := once.takeBox()
 	nv := &box.v
+	nv.ID, nv.Created, nv.Kind, nv.Seq, nv.hash = tok, now, val.kind, s.NextSeq, idHash(tok)
 	if r == replayPlaceholder {
 		nv.Created, nv.Seq = v.Created, v.Seq
 	} else {
@@ -1335,16 +1358,34 @@ type sealedOnce struct {
 
 	rnd     [16 + storeRandLen]byte // a VersionId's bytes, then storeSealed's
 	haveRnd bool                    // rnd[16:] is unused
+
+	// box, if not nil, is the versionBox of the first attempt, which holds
+	// the VersionId drawn by drawWithID.
+	box *versionBox
 }
 
 // drawWithID draws the random bytes of a new VersionId and of the first
-// seal in one read, and returns the VersionId.
+// seal in one read, and returns the VersionId, whose bytes are in the box
+// that the first attempt's new version takes (see takeBox).
 func (c *sealedOnce) drawWithID() (string, error) {
 	if _, err := cryptorand.Read(c.rnd[:]); err != nil {
 		return "", err
 	}
 	c.haveRnd = true
-	return versionIDFrom(uuid.UUID(c.rnd[:16])), nil
+	c.box = new(versionBox)
+	versionIDTo(&c.box.id, uuid.UUID(c.rnd[:16]))
+	return unsafe.String(&c.box.id[0], len(c.box.id)), nil
+}
+
+// takeBox returns a new versionBox for a new version: the one drawWithID
+// allocated, once, and otherwise a fresh one.
+func (c *sealedOnce) takeBox() *versionBox {
+	if c == nil || c.box == nil {
+		return new(versionBox)
+	}
+	b := c.box
+	c.box = nil
+	return b
 }
 
 // takeRand returns the random bytes drawn for the first seal, once, or nil.
@@ -1431,9 +1472,9 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 	if err != nil {
 		return nil, err
 	}
-	key := e.cachedKey(ref.Name)
+	key, slot := e.cachedSlot(ref.Name)
 	var out *PutSecretValueOutput
-	err = e.updateOptimistic(ctx, key, func(cur *cached) (bool, error) {
+	err = e.updateOptimistic(ctx, key, slot, func(cur *cached) (bool, error) {
 		s, err := e.active(cur, ref, false)
 		if err != nil {
 			return false, err
@@ -1458,8 +1499,10 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 			out    PutSecretValueOutput
 			stages [2]string
 		}{}
-		o.out = PutSecretValueOutput{ARN: res.meta.ARN, Name: res.meta.Name, VersionId: res.version.ID,
-			VersionStages: res.meta.Labels.stagesInto(o.stages[:], res.version.ID)}
+		// Field by field: a struct literal would be copied whole, with a
+		// bulk write barrier while the collector marks.
+		o.out.ARN, o.out.Name, o.out.VersionId = res.meta.ARN, res.meta.Name, res.version.ID
+		o.out.VersionStages = res.meta.Labels.stagesInto(o.stages[:], res.version.ID)
 		out = &o.out
 		return !res.replay, nil
 	})

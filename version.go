@@ -73,13 +73,14 @@ func aadNames(aad []byte, arn string) bool {
 }
 
 // versionBox is a new version allocated together with room for its entry
-// encoding, the associated data of its value and its blob key: a write
-// makes one, and these four would otherwise be four allocations.
+// encoding, the associated data of its value, its blob key and its ID: a
+// write makes one, and these five would otherwise be five allocations.
 type versionBox struct {
 	v       versionMeta
 	aad     []byte
 	buf     [256]byte
-	blobKey [blobKeyLen]byte // v.Blob, when the write stored a new value
+	blobKey [blobKeyLen]byte   // v.Blob, when the write stored a new value
+	id      [versionIDLen]byte // v.ID, when the engine drew it for the write
 }
 
 // sealAAD returns the associated data of the box's version as a version of
