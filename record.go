@@ -162,13 +162,22 @@ func encodeVersion(v *versionMeta) []byte {
 // encodeVersionTo is encodeVersion for a v not yet encoded, storing the
 // encoding in dst's array if it has room.
 func encodeVersionTo(dst []byte, v *versionMeta) []byte {
-	e := encoder{b: dst[:0]}
+	v.raw, _ = appendEntry(dst[:0], v, v.Blob)
+	return v.raw
+}
+
+// appendEntry appends to dst the entry encoding of v with blob as its blob
+// key, and returns it with the offset of the blob key's bytes in it.
+func appendEntry(dst []byte, v *versionMeta, blob string) (entry []byte, blobAt int) {
+	e := encoder{b: dst}
 	e.str(v.ID)
 	e.uint(v.Seq)
 	e.time(v.Created)
 	e.b = append(e.b, v.Kind)
 	e.str(v.KeyID)
-	e.str(v.Blob)
+	e.uint(uint64(len(blob)))
+	blobAt = len(e.b) - len(dst)
+	e.b = append(e.b, blob...)
 	e.time(v.LastAccessed)
 	if v.wrap == nil {
 		e.uint(0)
@@ -178,8 +187,7 @@ func encodeVersionTo(dst []byte, v *versionMeta) []byte {
 		e.uint(uint64(v.wrap.Version))
 		e.bytes(v.wrap.Ciphertext)
 	}
-	v.raw = e.b
-	return v.raw
+	return e.b[len(dst):], blobAt
 }
 
 // encodeRecord returns the record encoding of s.
@@ -295,7 +303,21 @@ func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, 0)
 	}
-	return binary.AppendVarint(b, t.UnixNano())
+	// binary.AppendVarint, with one append instead of one per byte.
+	n := t.UnixNano()
+	x := uint64(n) << 1
+	if n < 0 {
+		x = ^x
+	}
+	var v [binary.MaxVarintLen64]byte
+	i := 0
+	for x >= 0x80 {
+		v[i] = byte(x) | 0x80
+		x >>= 7
+		i++
+	}
+	v[i] = byte(x)
+	return append(b, v[:i+1]...)
 }
 
 // chunkRef names a chunk blob. Versions stored in a chunk point to one

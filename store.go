@@ -950,36 +950,40 @@ func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, b
 // writeValue seals value for version v of s under the secret's key and
 // stores the blob, returning v with its Blob and KeyID set.
 func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
-	key := new([blobKeyLen]byte)
-	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, key, nil); err != nil {
+	var rnd [storeRandLen]byte
+	defer clear(rnd[:])
+	if _, err := cryptorand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, unsafe.String(&key[0], len(key)), v.LastAccessed, v.Seq, nil), nil
+	key := new([blobKeyLen]byte)
+	e.blobKeyTo(key, rnd[:16])
+	blob := unsafe.String(&key[0], len(key))
+	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, blob, rnd[16:]); err != nil {
+		return nil, err
+	}
+	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, blob, v.LastAccessed, v.Seq, nil), nil
 }
 
-// storeRandLen is the number of random bytes storeSealed uses: 16 for the
-// blob key and sealRandLen for the seal.
+// storeRandLen is the number of random bytes a write of a value uses: 16
+// for the blob key and sealRandLen for the seal.
 const storeRandLen = 16 + sealRandLen
 
 // storeSealed seals value, with associated data aad, under the key of s
-// and stores it under a new blob key, which it writes to key; *key must not
-// change afterwards, since the key is given to the backend as a string over
-// it. One read of the random source serves the blob key, the data key and
-// the nonces, unless pre holds storeRandLen bytes drawn for this call alone
-// (see sealedOnce), which it uses instead and clears.
-func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key *[blobKeyLen]byte, pre []byte) error {
-	sc := getScratch()
-	defer putScratch(sc)
-	rnd := sc[:storeRandLen]
-	if len(pre) == storeRandLen {
-		copy(rnd, pre)
-		clear(pre)
-	} else if _, err := cryptorand.Read(rnd); err != nil {
-		return err
+// and stores it under the blob key key, which must be a fresh one (see
+// blobKeyTo) and, since the backend may keep it, a string whose bytes never
+// change. rnd holds the sealRandLen random bytes of the seal, drawn for
+// this call alone; storeSealed copies them to pooled memory (they go
+// through interface calls, so could not stay on the caller's stack) and
+// clears that copy, and the caller clears rnd.
+func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key string, rnd []byte) error {
+	if len(rnd) != sealRandLen {
+		return errors.New("secretstore: wrong number of random bytes for a seal")
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	sealedValue, err := sealWith(ctx, e.keys, s.KmsKeyID, aad, value, *buf, rnd[16:], sc[len(rnd):len(rnd)])
+	sc := sealPool.Get().(*sealScratch)
+	defer putSealScratch(sc)
+	r := sc.key[:sealRandLen]
+	copy(r, rnd)
+	sealedValue, err := sealWith(ctx, e.keys, s.KmsKeyID, aad, value, sc.buf, r, sc.key[sealRandLen:sealRandLen])
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
@@ -989,9 +993,8 @@ func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []by
 		}
 		return &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
 	}
-	*buf = sealedValue
-	e.blobKeyTo(key, rnd[:16])
-	return e.b.PutBlob(ctx, unsafe.String(&key[0], len(key)), sealedValue)
+	sc.buf = sealedValue
+	return e.b.PutBlob(ctx, key, sealedValue)
 }
 
 // bufPool holds buffers for the encodings the engine hands to the backend
@@ -1004,6 +1007,28 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 const maxPooledBuf = 72 << 10
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// sealScratch is storeSealed's pooled memory: key material and the wrapped
+// data key (key), and the buffer the sealed value is built in (buf), which
+// is free again once the backend call returns, as in bufPool. One pool
+// serves both, which costs one Get and Put fewer than two pools.
+type sealScratch struct {
+	key keyScratch
+	buf []byte
+}
+
+var sealPool = sync.Pool{New: func() any { return new(sealScratch) }}
+
+// putSealScratch clears sc's key material and returns sc to sealPool. The
+// caller must not use sc afterwards.
+func putSealScratch(sc *sealScratch) {
+	clear(sc.key[:])
+	if cap(sc.buf) > maxPooledBuf {
+		sc.buf = nil
+	}
+	sc.buf = sc.buf[:0]
+	sealPool.Put(sc)
+}
 
 // putBuf returns b to bufPool. The caller must not use *b afterwards.
 func putBuf(b *[]byte) {
@@ -1327,16 +1352,30 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 	if over && r == replayNew {
 		return putResult{}, nil, newError(CodeLimitExceeded, msgTooManyVersions)
 	}
-	if !once.reuse(next, nv) {
-		if err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, &box.blobKey, once.takeRand()); err != nil {
+	if once.reuse(next, nv) {
+		box.encode()
+	} else {
+		// One read of the random source serves the blob key, the data
+		// key and the nonces, unless the write drew them already.
+		var drawn [storeRandLen]byte
+		rnd := once.takeRand()
+		if len(rnd) != storeRandLen {
+			if _, err := cryptorand.Read(drawn[:]); err != nil {
+				return putResult{}, nil, err
+			}
+			rnd = drawn[:]
+		}
+		var key [blobKeyLen]byte
+		e.blobKeyTo(&key, rnd[:16])
+		nv.KeyID = next.KmsKeyID
+		box.encodeNew(unsafe.String(&key[0], len(key))) // nv.Blob is in the box
+		err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, nv.Blob, rnd[16:])
+		clear(rnd)
+		if err != nil {
 			return putResult{}, nil, err
 		}
-		// The box is never modified once its version is published, so
-		// the key can stay in it.
-		nv.KeyID, nv.Blob = next.KmsKeyID, unsafe.String(&box.blobKey[0], len(box.blobKey))
 		once.keep(ctx, e, next.ARN, nv)
 	}
-	box.encode()
 	next.LastChanged = now
 	return putResult{meta: next, version: nv}, pruned, nil
 }
@@ -1373,8 +1412,9 @@ func (c *sealedOnce) drawWithID() (string, error) {
 	}
 	c.haveRnd = true
 	c.box = new(versionBox)
-	versionIDTo(&c.box.id, uuid.UUID(c.rnd[:16]))
-	return unsafe.String(&c.box.id[0], len(c.box.id)), nil
+	id := c.box.idRoom()
+	versionIDTo(id, uuid.UUID(c.rnd[:16]))
+	return unsafe.String(&id[0], len(id)), nil
 }
 
 // takeBox returns a new versionBox for a new version: the one drawWithID

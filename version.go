@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Version quota defaults (SPEC §3), changeable with WithMaxVersions and
@@ -76,29 +77,52 @@ func aadNames(aad []byte, arn string) bool {
 // encoding, the associated data of its value, its blob key and its ID: a
 // write makes one, and these five would otherwise be five allocations.
 type versionBox struct {
-	v       versionMeta
-	aad     []byte
-	buf     [256]byte
-	blobKey [blobKeyLen]byte   // v.Blob, when the write stored a new value
-	id      [versionIDLen]byte // v.ID, when the engine drew it for the write
+	v   versionMeta
+	aad []byte
+	// buf holds the version's entry encoding (v.raw), then the associated
+	// data of its value (aad), when they fit. The entry starts with the
+	// ID's length and the ID, and holds the blob key: v.ID, when the engine
+	// drew it (see idRoom), and v.Blob of a value the write sealed (see
+	// encodeNew) are strings over those bytes, which never change once
+	// written.
+	buf [256]byte
+}
+
+// idRoom returns the bytes of buf that the entry encoding of an ID of
+// versionIDLen bytes will occupy, for the caller to write a drawn ID into
+// before the box is used: encode then writes the same bytes there again.
+func (b *versionBox) idRoom() *[versionIDLen]byte {
+	return (*[versionIDLen]byte)(b.buf[1 : 1+versionIDLen])
+}
+
+// encode sets the version's entry encoding, at the start of buf.
+func (b *versionBox) encode() {
+	raw, _ := appendEntry(b.buf[:0], &b.v, b.v.Blob)
+	b.v.raw = raw[:len(raw):len(raw)]
+}
+
+// encodeNew is encode for a version whose value the write sealed and
+// stores under the blob key key: the version's Blob is set to the key's
+// bytes in the encoding, so that key may be temporary.
+func (b *versionBox) encodeNew(key string) {
+	raw, at := appendEntry(b.buf[:0], &b.v, key)
+	b.v.raw = raw[:len(raw):len(raw)]
+	b.v.Blob = unsafe.String(&raw[at], len(key))
 }
 
 // sealAAD returns the associated data of the box's version as a version of
-// the secret arn, and keeps it as the version's (see versionMeta.aad).
-// Call it before encode.
+// the secret arn, and keeps it as the version's (see versionMeta.aad). Call
+// it after encode, in whose room it goes.
 func (b *versionBox) sealAAD(arn string) []byte {
-	b.aad = appendAAD(b.buf[:0], arn, b.v.ID, b.v.Kind)
+	// After the entry if it is in buf, and in any case after the room of a
+	// drawn ID, which v.ID may refer to.
+	rest := b.buf[1+versionIDLen:]
+	if n := len(b.v.raw); n > 0 && &b.v.raw[0] == &b.buf[0] {
+		rest = b.buf[n:]
+	}
+	b.aad = appendAAD(rest[:0], arn, b.v.ID, b.v.Kind)
 	b.v.aadCache.Store(&b.aad)
 	return b.aad
-}
-
-// encode sets the version's entry encoding, in the room sealAAD left.
-func (b *versionBox) encode() {
-	rest := b.buf[:]
-	if len(b.aad) > 0 && &b.aad[0] == &rest[0] { // the associated data is in buf
-		rest = rest[len(b.aad):]
-	}
-	b.v.raw = encodeVersionTo(rest[:0], &b.v)
 }
 
 // withChunk returns a copy of v whose entry is stored at slot of chunk.

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/google/uuid"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -758,6 +761,48 @@ func TestSelectVersion(t *testing.T) {
 			if got != tt.want || ErrorCode(err) != tt.code {
 				t.Errorf("got %v, %v; want %v, %q", got, err, tt.want, tt.code)
 			}
+		})
+	}
+}
+
+// TestVersionBoxEncoding checks the strings a versionBox keeps over its own
+// buffer: a drawn ID written ahead into idRoom and the blob key given to
+// encodeNew stay what they were when the entry encoding and the associated
+// data are written after them, when they fit in the buffer and when they do
+// not, and the encoding decodes to the version.
+func TestVersionBoxEncoding(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, arn, keyID string
+	}{
+		{name: "fits", arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf"},
+		{name: "long ARN", arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + strings.Repeat("n", 300) + "-AbCdEf"},
+		{name: "long key ID", arn: "arn:a-123456", keyID: strings.Repeat("k", 300)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := new(versionBox)
+			id := b.idRoom()
+			versionIDTo(id, uuid.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+			wantID := versionIDFrom(uuid.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+			v := &b.v
+			v.ID, v.Created, v.Kind, v.KeyID, v.Seq = unsafe.String(&id[0], len(id)), mbEpoch, kindString, tt.keyID, 7
+			var key [blobKeyLen]byte
+			copy(key[:], "v1/0000000000000000-00000000000000000000000000000000")
+			wantBlob := string(key[:])
+			b.encodeNew(unsafe.String(&key[0], len(key)))
+			clear(key[:]) // the caller's key is temporary
+			aad := b.sealAAD(tt.arn)
+			assert.Equal(t, wantID, v.ID, "ID")
+			assert.Equal(t, wantBlob, v.Blob, "Blob")
+			assert.Equal(t, sealAAD(tt.arn, wantID, kindString), aad, "associated data")
+			assert.Equal(t, aad, v.aad(tt.arn), "cached associated data")
+			got, err := decodeVersion(v.raw, recordFormat2)
+			require.NoError(t, err)
+			assert.Equal(t, wantID, got.ID, "decoded ID")
+			assert.Equal(t, wantBlob, got.Blob, "decoded Blob")
+			assert.Equal(t, tt.keyID, got.KeyID, "decoded KeyID")
+			assert.Equal(t, uint64(7), got.Seq, "decoded Seq")
 		})
 	}
 }
