@@ -208,7 +208,11 @@ func encodeHead(dst []byte, s *secretMeta, chunks []chunkState, tail []*versionM
 		size += 24 + len(c.ref.Key)
 	}
 	for _, v := range tail {
-		size += 3 + len(encodeVersion(v))
+		raw := v.raw
+		if raw == nil {
+			raw = encodeVersion(v)
+		}
+		size += 3 + len(raw)
 	}
 	b := slices.Grow(dst, size)
 	b = append(b, recordFormat2)
@@ -303,21 +307,22 @@ func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, 0)
 	}
-	// binary.AppendVarint, with one append instead of one per byte.
+	// binary.AppendVarint, written in place after one check of the room.
 	n := t.UnixNano()
 	x := uint64(n) << 1
 	if n < 0 {
 		x = ^x
 	}
-	var v [binary.MaxVarintLen64]byte
-	i := 0
+	b = slices.Grow(b, binary.MaxVarintLen64)
+	i := len(b)
+	b = b[:i+binary.MaxVarintLen64]
 	for x >= 0x80 {
-		v[i] = byte(x) | 0x80
+		b[i] = byte(x) | 0x80
 		x >>= 7
 		i++
 	}
-	v[i] = byte(x)
-	return append(b, v[:i+1]...)
+	b[i] = byte(x)
+	return b[:i+1]
 }
 
 // chunkRef names a chunk blob. Versions stored in a chunk point to one
