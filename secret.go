@@ -53,11 +53,10 @@ type secretMeta struct {
 	varr    *versionArray
 	varrEnd int
 
-	// entry, if not nil, is the cache entry allocated with this copy, for
-	// commit to use once, and labelRoom storage for a new label table (see
-	// cloneForWrite).
-	entry     *cached
-	labelRoom labelSet
+	// box, if not nil, is the allocation this copy lies in, with its cache
+	// entry, for commit to use once, and room for a new label table and
+	// chunk table (see cloneForWrite).
+	box *metaBox
 }
 
 // layoutHint records, for the Versions slice that starts at first and has
@@ -152,27 +151,44 @@ func (s *secretMeta) clone() *secretMeta {
 	info := *s.secretInfo
 	info.enc = nil
 	c.secretInfo = &info
-	c.entry, c.labelRoom = nil, nil
+	c.box = nil
 	return &c
 }
 
 // metaBox is a copy of a secretMeta allocated together with its cache
-// entry and room for a small label table: a write that stores a value makes
-// one, and these would otherwise be three allocations.
+// entry and room for a small label table and, in a metaBoxChunks, chunk
+// table: a write that stores a value makes one, and these would otherwise
+// be three or four allocations.
 type metaBox struct {
-	meta   secretMeta
-	entry  cached
-	labels [3]labelRef
+	meta      secretMeta
+	entry     cached
+	labels    [3]labelRef
+	chunkRoom []chunkState // room for a chunk table, or nil
+}
+
+// metaBoxChunks is a metaBox with room for the chunk table of a secret
+// whose versions live in a few chunks, as those of a secret that keeps
+// 100 versions (the default quota) do.
+type metaBoxChunks struct {
+	metaBox
+	chunks [8]chunkState
 }
 
 // cloneForWrite is clone for a change that commit will write and that
 // leaves the secretInfo alone, which the copy shares with s: the copy comes
-// with its cache entry, and with room for a label table of up to three
-// labels in labelRoom.
+// in a metaBox, with its cache entry, room for a label table of up to three
+// labels and, if s has chunks, room for a chunk table as large.
 func (s *secretMeta) cloneForWrite() *secretMeta {
-	b := &metaBox{meta: *s}
-	b.meta.entry = &b.entry
-	b.meta.labelRoom = b.labels[:0]
+	var b *metaBox
+	if n := len(s.chunks); n > 0 && n <= len(metaBoxChunks{}.chunks) {
+		bc := &metaBoxChunks{}
+		bc.chunkRoom = bc.chunks[:0]
+		b = &bc.metaBox
+	} else {
+		b = &metaBox{}
+	}
+	b.meta = *s
+	b.meta.box = b
 	return &b.meta
 }
 

@@ -499,11 +499,13 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 		return err
 	}
 	slot := e.slotOf(key, cur)
-	c := next.entry
-	if c == nil {
+	var c *cached
+	if next.box != nil {
+		c = &next.box.entry
+		next.box = nil // used once
+	} else {
 		c = &cached{}
 	}
-	next.entry = nil // used once
 	*c = cached{rev: rev, meta: next, slot: slot}
 	slot.p.Store(c)
 	if cur != nil {
@@ -1325,8 +1327,7 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 	}
 	next := s.cloneForWrite()
 	firstValue := s.Labels.holder(LabelCurrent) == "" && !hasValue(s.Versions)
-	next.Labels = putLabelsTo(next.labelRoom, s.Labels, tok, stages, firstValue)
-	next.labelRoom = nil
+	next.Labels = putLabelsTo(next.box.labels[:0], s.Labels, tok, stages, firstValue)
 	if err := next.Labels.checkQuota(); err != nil {
 		return putResult{}, nil, err
 	}

@@ -352,7 +352,13 @@ func (next *secretMeta) pruneLayout(removed []*versionMeta, oldTail int, known b
 			return // not as the hint says: commit finds the layout
 		}
 		if !copied {
-			chunks, copied = slices.Clone(chunks), true
+			if b := next.box; b != nil && cap(b.chunkRoom) >= len(chunks) {
+				chunks = append(b.chunkRoom[:0], chunks...)
+				b.chunkRoom = nil // used once
+			} else {
+				chunks = slices.Clone(chunks)
+			}
+			copied = true
 		}
 		if chunks[i].live &^= 1 << (v.slot & 63); chunks[i].live == 0 {
 			chunks = slices.Delete(chunks, i, i+1)
