@@ -311,19 +311,20 @@ func (e *Engine) newBlobKey() (string, error) {
 		return "", err
 	}
 	var k [blobKeyLen]byte
-	e.blobKeyTo(&k, r[:])
+	e.blobKeyTo(&k, r[:], e.now())
 	return string(k[:]), nil
 }
 
 // blobKeyLen is the length of the blob keys the engine makes.
 const blobKeyLen = 3 + 16 + 1 + 32
 
-// blobKeyTo writes to k a blob key (see newBlobKey) made of the current time
-// and the 16 random bytes r.
-func (e *Engine) blobKeyTo(k *[blobKeyLen]byte, r []byte) {
+// blobKeyTo writes to k a blob key (see newBlobKey) made of now, the
+// current time (of the write that stores the blob), and the 16 random bytes
+// r.
+func (e *Engine) blobKeyTo(k *[blobKeyLen]byte, r []byte, now time.Time) {
 	copy(k[:], "v1/")
 	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(e.now().UnixNano()))
+	binary.BigEndian.PutUint64(t[:], uint64(now.UnixNano()))
 	encodeHex(k[3:19], t[:])
 	k[19] = '-'
 	encodeHex(k[20:], r[:16])
@@ -456,7 +457,8 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 	var tailBuf [40]*versionMeta
 	var chunks []chunkState
 	var tail []*versionMeta
-	if n, ok := next.knownLayout(); ok {
+	n, known := next.knownLayout()
+	if known {
 		chunks, tail = next.chunks, next.Versions[len(next.Versions)-n:]
 	} else {
 		chunks, tail = layoutOf(next.Versions, tailBuf[:0])
@@ -469,13 +471,17 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 			return err
 		}
 		chunks, tail = layoutOf(next.Versions, tailBuf[:0])
+		known = false
 	}
-	next.chunks = chunks
-	// Keep the layout for the next write when the head's entries are the
-	// last versions, as they are unless an old version's entry changed.
-	next.hint = layoutHint{}
-	if t, vs := len(tail), next.Versions; len(vs) > 0 && (t == 0 || tail[0] == vs[len(vs)-t]) {
-		next.hint = layoutHint{first: &vs[0], n: len(vs), tailN: t}
+	if !known {
+		// Keep the layout for the next write when the head's entries
+		// are the last versions, as they are unless an old version's
+		// entry changed. (A known layout is kept as it is.)
+		next.chunks = chunks
+		next.hint = layoutHint{}
+		if t, vs := len(tail), next.Versions; len(vs) > 0 && (t == 0 || tail[0] == vs[len(vs)-t]) {
+			next.hint = layoutHint{first: &vs[0], n: len(vs), tailN: t}
+		}
 	}
 	buf := getBuf()
 	data := encodeHead(*buf, next, chunks, tail)
@@ -958,7 +964,7 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 		return nil, err
 	}
 	key := new([blobKeyLen]byte)
-	e.blobKeyTo(key, rnd[:16])
+	e.blobKeyTo(key, rnd[:16], e.now())
 	blob := unsafe.String(&key[0], len(key))
 	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, blob, rnd[16:]); err != nil {
 		return nil, err
@@ -1367,7 +1373,7 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 			rnd = drawn[:]
 		}
 		var key [blobKeyLen]byte
-		e.blobKeyTo(&key, rnd[:16])
+		e.blobKeyTo(&key, rnd[:16], now)
 		nv.KeyID = next.KmsKeyID
 		box.encodeNew(unsafe.String(&key[0], len(key))) // nv.Blob is in the box
 		err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, nv.Blob, rnd[16:])

@@ -336,8 +336,8 @@ func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions 
 // and the new one is in the head. oldTail and known are what knownLayout
 // said of the old Versions; without that, next gets no hint.
 func (next *secretMeta) pruneLayout(removed []*versionMeta, oldTail int, known bool) {
-	next.hint = layoutHint{}
 	if !known {
+		next.hint = layoutHint{}
 		return
 	}
 	tailN := oldTail + 1
@@ -349,6 +349,7 @@ func (next *secretMeta) pruneLayout(removed []*versionMeta, oldTail int, known b
 		}
 		i := slices.IndexFunc(chunks, func(c chunkState) bool { return c.ref == v.chunk })
 		if i < 0 {
+			next.hint = layoutHint{}
 			return // not as the hint says: commit finds the layout
 		}
 		if !copied {
@@ -365,9 +366,12 @@ func (next *secretMeta) pruneLayout(removed []*versionMeta, oldTail int, known b
 		}
 	}
 	if tailN < 1 || tailN > len(next.Versions) {
+		next.hint = layoutHint{}
 		return
 	}
-	next.chunks = chunks
+	if copied {
+		next.chunks = chunks
+	}
 	next.hint = layoutHint{first: &next.Versions[0], n: len(next.Versions), tailN: tailN}
 }
 
