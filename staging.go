@@ -137,7 +137,7 @@ func putLabels(ls labelSet, v string, stages []string, firstValue bool) labelSet
 // has room. The caller must own that array.
 func putLabelsTo(room, ls labelSet, v string, stages []string, firstValue bool) labelSet {
 	if stages == nil {
-		stages = []string{LabelCurrent}
+		return putCurrentTo(room, ls, v)
 	}
 	if firstValue && !slices.Contains(stages, LabelCurrent) {
 		stages = append(slices.Clip(stages), LabelCurrent)
@@ -158,6 +158,37 @@ func putLabelsTo(room, ls labelSet, v string, stages []string, firstValue bool) 
 		if !slices.Contains(stages, LabelPrevious) {
 			out = out.set(LabelPrevious, oldCurrent)
 		}
+	}
+	return out
+}
+
+// putCurrentTo is putLabelsTo for the default stages (AWSCURRENT alone,
+// which also covers a first value) in one pass over ls, without a search
+// of the stages: it gives the same table, in the same order.
+func putCurrentTo(room, ls labelSet, v string) labelSet {
+	oldCurrent := ls.holder(LabelCurrent)
+	moved := oldCurrent != "" && oldCurrent != v // AWSCURRENT leaves oldCurrent
+	out := room[:0]
+	if cap(out) < len(ls) {
+		out = make(labelSet, 0, len(ls)+2)
+	}
+	hasCurrent, hasPrevious := false, false
+	for _, r := range ls {
+		switch {
+		case r.Label == LabelCurrent:
+			r.VersionID, hasCurrent = v, true
+		case moved && r.Label == LabelPrevious:
+			r.VersionID, hasPrevious = oldCurrent, true
+		case moved && r.Label == LabelPending && r.VersionID == oldCurrent:
+			continue
+		}
+		out = append(out, r)
+	}
+	if !hasCurrent {
+		out = append(out, labelRef{LabelCurrent, v})
+	}
+	if moved && !hasPrevious {
+		out = append(out, labelRef{LabelPrevious, oldCurrent})
 	}
 	return out
 }

@@ -484,3 +484,47 @@ func TestRotationInProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestPutCurrentSameAsGeneral checks putLabelsTo's one-pass path for the
+// default stages (nil) against its general path given AWSCURRENT
+// explicitly: the same table in the same order (which Describe's and
+// PutSecretValue's stage lists and the record encoding follow), for every
+// table of up to four labels over three versions, with and without a first
+// value, into room or not.
+func TestPutCurrentSameAsGeneral(t *testing.T) {
+	t.Parallel()
+	labels := []string{LabelCurrent, LabelPrevious, LabelPending, "X"}
+	versions := []string{"", "a", "b", "v"} // "" leaves the label out
+	var tables []labelSet
+	var gen func(i int, ls labelSet)
+	gen = func(i int, ls labelSet) {
+		if i == len(labels) {
+			tables = append(tables, slices.Clone(ls))
+			// The same labels in reverse order too.
+			r := slices.Clone(ls)
+			slices.Reverse(r)
+			tables = append(tables, r)
+			return
+		}
+		for _, v := range versions {
+			if v == "" {
+				gen(i+1, ls)
+			} else {
+				gen(i+1, append(ls, labelRef{labels[i], v}))
+			}
+		}
+	}
+	gen(0, nil)
+	for _, ls := range tables {
+		for _, first := range []bool{false, true} {
+			before := slices.Clone(ls)
+			want := putLabelsTo(nil, ls, "v", []string{LabelCurrent}, first)
+			got := putLabelsTo(nil, ls, "v", nil, first)
+			var room [3]labelRef
+			gotRoom := putLabelsTo(room[:0], ls, "v", nil, first)
+			assert.Equal(t, want, got, "table %v, first value %v", ls, first)
+			assert.Equal(t, want, gotRoom, "table %v into room, first value %v", ls, first)
+			assert.Equal(t, before, ls, "table %v modified", ls)
+		}
+	}
+}
