@@ -1,9 +1,11 @@
 package secretstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -804,5 +806,29 @@ func TestVersionBoxEncoding(t *testing.T) {
 			assert.Equal(t, tt.keyID, got.KeyID, "decoded KeyID")
 			assert.Equal(t, uint64(7), got.Seq, "decoded Seq")
 		})
+	}
+}
+
+// TestAppendTime checks appendTime against binary.AppendVarint of the Unix
+// nanoseconds (0 for the zero time) around every length of the varint.
+func TestAppendTime(t *testing.T) {
+	t.Parallel()
+	times := []time.Time{{}, time.Unix(0, 1), time.Unix(0, -1), mbEpoch, time.Unix(0, math.MaxInt64), time.Unix(0, math.MinInt64)}
+	for shift := 0; shift < 63; shift++ {
+		for _, d := range []int64{-1, 0, 1} {
+			n := int64(1)<<shift + d
+			times = append(times, time.Unix(0, n), time.Unix(0, -n))
+		}
+	}
+	for _, tm := range times {
+		want := []byte{0xff}
+		if tm.IsZero() {
+			want = binary.AppendVarint(want, 0)
+		} else {
+			want = binary.AppendVarint(want, tm.UnixNano())
+		}
+		if got := appendTime([]byte{0xff}, tm); !bytes.Equal(got, want) {
+			t.Errorf("appendTime(%v): got %x, want %x", tm, got, want)
+		}
 	}
 }
