@@ -430,7 +430,7 @@ func decodeChunk(data []byte, ref *chunkRef) ([]*versionMeta, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.chunk, v.slot = ref, i
+		v.chunk, v.slot = ref, int32(i)
 		vs[i] = v
 	}
 	if len(d.b) != 0 {

@@ -609,7 +609,7 @@ func (e *Engine) resolveChunks(ctx context.Context, meta, prev *secretMeta) erro
 		bySlot := make([]*versionMeta, c.ref.Count)
 		have := uint64(0)
 		for _, v := range known[c.ref.Key] {
-			if v.slot < len(bySlot) {
+			if int(v.slot) < len(bySlot) {
 				bySlot[v.slot] = v
 				have |= 1 << v.slot
 			}

@@ -30,6 +30,7 @@ type versionMeta struct {
 	ID           string
 	Created      time.Time
 	Kind         byte   // kindString, kindBinary, or kindNone for a placeholder
+	slot         int32  // the entry's index in chunk (beside Kind: no padding)
 	KeyID        string // key the value is sealed under ("" = default key)
 	Blob         string // blob key, "" for a placeholder
 	LastAccessed time.Time
@@ -44,7 +45,6 @@ type versionMeta struct {
 	hash  uint64    // idHash(ID), for quick lookups
 	raw   []byte    // cached entry encoding, nil until encoded
 	chunk *chunkRef // the chunk holding the entry, nil if it is in the head
-	slot  int       // the entry's index in chunk
 
 	// aadCache holds the associated data of the sealed value (see aad),
 	// built by the first read; reads run concurrently, hence the atomic.
@@ -128,7 +128,7 @@ func (b *versionBox) sealAAD(arn string) []byte {
 // withChunk returns a copy of v whose entry is stored at slot of chunk.
 func (v *versionMeta) withChunk(chunk *chunkRef, slot int) *versionMeta {
 	c := &versionMeta{ID: v.ID, Created: v.Created, Kind: v.Kind, KeyID: v.KeyID, Blob: v.Blob,
-		LastAccessed: v.LastAccessed, Seq: v.Seq, hash: v.hash, raw: v.raw, chunk: chunk, slot: slot, wrap: v.wrap}
+		LastAccessed: v.LastAccessed, Seq: v.Seq, hash: v.hash, raw: v.raw, chunk: chunk, slot: int32(slot), wrap: v.wrap}
 	if p := v.aadCache.Load(); p != nil {
 		c.aadCache.Store(p)
 	}

@@ -448,7 +448,7 @@ func mbNormalize(s *secretMeta) secretMeta {
 	}
 	c.Versions = nil
 	for _, v := range s.Versions {
-		vc := v.withChunk(v.chunk, v.slot)
+		vc := v.withChunk(v.chunk, int(v.slot))
 		vc.raw, vc.hash = nil, 0
 		vc.aadCache.Store(nil)
 		c.Versions = append(c.Versions, vc)
