@@ -364,35 +364,15 @@ func sealHeaderLen(w WrappedKey) int { return 10 + len(w.KeyID) + len(w.Cipherte
 // value's nonce and the nonce of the data key's wrap.
 const sealRandLen = 32 + gcmNonceSize + gcmNonceSize
 
-// keyScratch is a pooled buffer for short-lived key material and wrapped
-// keys, which go through interface calls (Keys, cipher.AEAD) and so could not
-// stay on the stack; putScratch clears it before it goes back to the pool.
+// keyScratch is room for short-lived key material and wrapped keys, which
+// go through interface calls (Keys, cipher.AEAD) and so could not stay on
+// the stack; its users clear it before they pool it again.
 type keyScratch [256]byte
 
-var scratchPool = sync.Pool{New: func() any { return new(keyScratch) }}
-
-func getScratch() *keyScratch { return scratchPool.Get().(*keyScratch) }
-
-// putScratch clears s and returns it to the pool.
-func putScratch(s *keyScratch) {
-	clear(s[:])
-	scratchPool.Put(s)
-}
-
-// seal encrypts plaintext under a fresh data key wrapped by keys under keyID,
-// and appends the sealed value to dst.
-func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst []byte) ([]byte, error) {
-	sc := getScratch()
-	defer putScratch(sc)
-	rnd := sc[:sealRandLen]
-	if _, err := rand.Read(rnd); err != nil {
-		return nil, err
-	}
-	return sealWith(ctx, keys, keyID, aad, plaintext, dst, rnd, sc[sealRandLen:sealRandLen])
-}
-
-// sealWith is seal with its random bytes given: rnd holds sealRandLen bytes
-// drawn for this seal alone, which the caller clears. The wrapped data key
+// sealWith encrypts plaintext under a fresh data key wrapped by keys under
+// keyID, and appends the sealed value to dst. rnd holds the sealRandLen
+// random bytes drawn for this seal alone (the data key and both nonces),
+// which the caller clears. The wrapped data key
 // goes into wrapBuf's array if it has room (the sealed value's header is a
 // copy of it).
 func sealWith(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst, rnd, wrapBuf []byte) ([]byte, error) {
@@ -522,17 +502,13 @@ func parseSealedTo(s *sealed, b []byte) error {
 	return nil
 }
 
-// open decrypts a sealed value. If inPlace, the plaintext is written over
+// openTo decrypts a sealed value. If inPlace, the plaintext is written over
 // the input's ciphertext, so b must be a slice the caller owns and no longer
 // needs; otherwise b is only read and the plaintext is a new slice.
 // rewrapped, if not nil, is the data key as Rewrap wrapped it again, which
-// takes the place of the one in b's header.
-func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool) ([]byte, error) {
-	return openTo(ctx, keys, aad, b, rewrapped, inPlace, nil)
-}
-
-// openTo is open unwrapping the data key into dekBuf's array (at least 32
-// bytes, or nil), which it clears, when keys can (keysTo).
+// takes the place of the one in b's header. The data key is unwrapped into
+// dekBuf's array (at least 32 bytes, or nil), which openTo clears, when
+// keys can (keysTo).
 func openTo(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool, dekBuf []byte) ([]byte, error) {
 	var s sealed
 	if err := parseSealedTo(&s, b); err != nil {

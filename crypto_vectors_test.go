@@ -3,6 +3,7 @@ package secretstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -187,4 +188,25 @@ func FuzzParseSealed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// seal encrypts plaintext under a fresh data key wrapped by keys under
+// keyID, and appends the sealed value to dst: sealWith with random bytes
+// of its own, the engine's write path in one call.
+func seal(ctx context.Context, keys Keys, keyID string, aad, plaintext, dst []byte) ([]byte, error) {
+	var k keyScratch
+	defer clear(k[:])
+	rnd := k[:sealRandLen]
+	if _, err := rand.Read(rnd); err != nil {
+		return nil, err
+	}
+	return sealWith(ctx, keys, keyID, aad, plaintext, dst, rnd, k[sealRandLen:sealRandLen])
+}
+
+// open decrypts a sealed value: openTo without a buffer for the data key.
+// If inPlace, the plaintext is written over b's ciphertext; otherwise it is
+// a new slice. rewrapped, if not nil, takes the place of the data key in
+// b's header.
+func open(ctx context.Context, keys Keys, aad, b []byte, rewrapped *WrappedKey, inPlace bool) ([]byte, error) {
+	return openTo(ctx, keys, aad, b, rewrapped, inPlace, nil)
 }

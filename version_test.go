@@ -187,8 +187,9 @@ func TestPruneVersions(t *testing.T) {
 							if shared {
 								next = mbSharedVersions(base, tt.ls)
 							}
+							input := next.Versions
 							r, o := appendPruned(next, nv, mbEpoch, tt.max, DefaultPruneAge, nil)
-							assert.Equal(t, before, mbIDs(base), "appendPruned modified its input")
+							assert.Equal(t, before, mbIDs(input), "appendPruned(shared=%v) modified its input", shared)
 							assert.Equal(t, mbIDs(kept), mbIDs(next.Versions), "appendPruned(shared=%v) kept", shared)
 							assert.Equal(t, mbIDs(removed), mbIDs(r), "appendPruned(shared=%v) removed", shared)
 							assert.Equal(t, over, o, "appendPruned(shared=%v) over", shared)
