@@ -219,6 +219,12 @@ func pruneVersions(vs []*versionMeta, ls labelSet, now time.Time, max int, age t
 	return pruneOwned(slices.Clone(vs), ls, now, max, age)
 }
 
+// prunable reports whether pruning may remove v (SPEC §3): it has no
+// staging label in ls and is at least age old at now.
+func prunable(v *versionMeta, ls labelSet, now time.Time, age time.Duration) bool {
+	return !ls.labelled(v.ID) && now.Sub(v.Created) >= age
+}
+
 // pruneWith is pruneVersions applied to vs with the new version nv in it,
 // at index idx (replacing the version there) or, if idx < 0, appended. It
 // builds kept in one new slice and never modifies vs, and it stops looking
@@ -239,7 +245,7 @@ func pruneWith(vs []*versionMeta, idx int, nv *versionMeta, ls labelSet, now tim
 	drop := dropBuf[:0] // indices of the removed versions, ascending
 	excess := n - max
 	for i := 0; i < n && excess > 0; i++ { // oldest first
-		if v := at(i); !ls.labelled(v.ID) && now.Sub(v.Created) >= age {
+		if v := at(i); prunable(v, ls, now, age) {
 			removed = append(removed, v)
 			drop = append(drop, i)
 			excess--
@@ -298,7 +304,7 @@ func appendPruned(next *secretMeta, nv *versionMeta, now time.Time, maxVersions 
 		if i < len(vs) {
 			v = vs[i]
 		}
-		if !next.Labels.labelled(v.ID) && now.Sub(v.Created) >= age {
+		if prunable(v, next.Labels, now, age) {
 			if len(removed) != i || i == len(vs) {
 				// Not the oldest ones, or nv itself: the general case.
 				kept, removed, over := pruneWith(vs, -1, nv, next.Labels, now, maxVersions, age)
@@ -386,7 +392,7 @@ func pruneOwned(vs []*versionMeta, ls labelSet, now time.Time, max int, age time
 	w, i := 0, 0
 	for ; i < len(vs) && excess > 0; i++ { // vs is oldest first
 		v := vs[i]
-		if !ls.labelled(v.ID) && now.Sub(v.Created) >= age {
+		if prunable(v, ls, now, age) {
 			removed = append(removed, v)
 			excess--
 			continue
