@@ -55,10 +55,7 @@ var errCorruptRecord = errors.New("secretstore: corrupt secret record")
 
 type encoder struct{ b []byte }
 
-func (e *encoder) str(s string) {
-	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
-	e.b = append(e.b, s...)
-}
+func (e *encoder) str(s string) { e.b = appendStr(e.b, s) }
 
 // bytes encodes p as str encodes a string.
 func (e *encoder) bytes(p []byte) {
@@ -296,7 +293,7 @@ func encodeInfo(s *secretInfo) *infoEncoding {
 	return &infoEncoding{pre: e.b[:split:split], post: e.b[split:]}
 }
 
-// appendStr appends s as encoder.str does.
+// appendStr appends s, its length as a uvarint and then its bytes.
 func appendStr(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -484,8 +481,11 @@ func decodeRecord(data []byte) (*secretMeta, error) {
 	s.Rotation.LastRotated = d.time()
 	s.Rotation.NextRotated = d.time()
 	if d.err == nil {
+		// A copy: the copies of the secret that share its secretInfo
+		// keep the encoding, and should not keep all of data alive.
 		post := start[:len(start)-len(d.b)]
-		s.enc = &infoEncoding{pre: pre[:len(pre):len(pre)], post: post[:len(post):len(post)]}
+		enc := append(append(make([]byte, 0, len(pre)+len(post)), pre...), post...)
+		s.enc = &infoEncoding{pre: enc[:len(pre):len(pre)], post: enc[len(pre):]}
 	}
 	if n := d.count(2); n > 0 {
 		s.Labels = make(labelSet, n)
