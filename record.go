@@ -299,7 +299,8 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendTime appends t as encoder.time does.
+// appendTime appends the encoding of t: a 0 byte for the zero time, else
+// t.UnixNano() as a varint.
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, 0)

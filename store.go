@@ -712,7 +712,7 @@ func (e *Engine) update(ctx context.Context, key string, fn func(cur *cached) er
 func (e *Engine) updateOptimistic(ctx context.Context, key string, slot *cacheSlot, fn func(cur *cached) (committed bool, err error)) error {
 	var mu *sync.Mutex
 	var cc *cached
-	if slot != nil && slot.key == key {
+	if slot != nil {
 		mu = slot.mu
 		mu.Lock()
 		cc = slot.p.Load()
@@ -745,9 +745,8 @@ func (e *Engine) updateOptimistic(ctx context.Context, key string, slot *cacheSl
 // made), and otherwise the key alone and a nil slot.
 func (e *Engine) cachedSlot(name string) (string, *cacheSlot) {
 	if s, ok := e.cache.Load(name); ok {
-		if slot := s.(*cacheSlot); slot.key != "" {
-			return slot.key, slot
-		}
+		slot := s.(*cacheSlot)
+		return slot.key, slot
 	}
 	return e.recordKey(name), nil
 }
