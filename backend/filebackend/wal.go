@@ -201,6 +201,16 @@ func openWAL(b *Backend) (*wal, error) {
 	w.mu.Lock()
 	err = w.loadLocked(context.Background(), mode)
 	w.mu.Unlock()
+	if errors.Is(err, errRecheck) {
+		// Read as a reader, it found an append in progress: read
+		// again holding the lock, however long that takes.
+		if unlock, err = lockDir(context.Background(), &w.appendLock); err == nil {
+			defer unlock()
+			w.mu.Lock()
+			err = w.loadLocked(context.Background(), parseOpen)
+			w.mu.Unlock()
+		}
+	}
 	if err != nil {
 		_ = w.closeFiles()
 		return nil, err
@@ -774,13 +784,13 @@ func (w *wal) blobFile(key string) (bool, error) {
 // blobExists reports whether a blob is stored under key, holding the
 // append lock and w.mu with the index up to date: the index decides if it
 // holds the key, else the file as st found it, unless the index dropped a
-// log since, which a checkpoint may have moved the blob out of into its
-// file: then it looks at the file again.
+// log since, whose checkpoint may have written the blob's file or removed
+// it: then it looks at the file again.
 func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 	if _, ref, ok := w.lookup(key, true); ok {
 		return !ref.deleted, nil
 	}
-	if st.inFile || w.gens[0].gen == st.oldest {
+	if w.gens[0].gen == st.oldest {
 		return st.inFile, nil
 	}
 	return w.blobFile(key)

@@ -360,12 +360,74 @@ func TestBlobExistsAfterLogDropped(t *testing.T) {
 	}
 	release, err := b.wal.lockFresh()
 	require.NoError(t, err)
-	defer release()
 	_, _, inIndex := b.wal.lookup("blob/k", true)
 	require.False(t, inIndex, "the test needs the blob's log dropped from the index")
 	ok, err := b.wal.blobExists("blob/k", st)
 	require.NoError(t, err)
 	assert.True(t, ok, "a blob moved into its file since the look was taken for absent")
+	release()
+
+	// And the other way: a file seen, then removed by a checkpoint.
+	st, err = b.wal.statBlob("blob/k")
+	require.NoError(t, err)
+	require.True(t, st.inFile, "the blob's file after the checkpoints")
+	require.NoError(t, a.DeleteBlob(ctx, "blob/k"))
+	for i := range 2 {
+		_, err := a.CreateRecord(ctx, fmt.Sprintf("s%d", i), []byte("v"))
+		require.NoError(t, err)
+		require.NoError(t, Checkpoint(a))
+	}
+	release, err = b.wal.lockFresh()
+	require.NoError(t, err)
+	defer release()
+	_, _, inIndex = b.wal.lookup("blob/k", true)
+	require.False(t, inIndex, "the test needs the deletion's log dropped from the index")
+	ok, err = b.wal.blobExists("blob/k", st)
+	require.NoError(t, err)
+	assert.False(t, ok, "a blob whose file a checkpoint removed since the look was taken for present")
+}
+
+// TestOpenDuringAppend checks that Open, when another Backend holds the
+// append lock past openLockWait with an entry half written, waits for the
+// lock and opens the store instead of failing on what it took for an
+// append in progress.
+func TestOpenDuringAppend(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	_, err := a.CreateRecord(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	locked, err := a.wal.lockFresh()
+	require.NoError(t, err)
+	release := sync.OnceFunc(locked)
+	defer release() // before a's Close, which would wait for the lock
+	g := a.wal.current()
+	half := appendEntry(nil, logEntry{kind: kindRecordPut, rev: 7, key: "k2", data: []byte("half written")})[:20]
+	_, err = g.f.WriteAt(half, g.end)
+	require.NoError(t, err)
+	opened := make(chan error, 1)
+	go func() {
+		b, err := Open(dir)
+		if err == nil {
+			err = b.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned while the append lock was held: %v", err)
+	case <-time.After(3 * openLockWait):
+	}
+	// The append fails and is cleared, as a writer does.
+	require.NoError(t, writeZeros(g.f, g.end, g.end+int64(len(half))))
+	release()
+	select {
+	case err := <-opened:
+		require.NoError(t, err, "Open once the lock is free")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open never returned")
+	}
 }
 
 // TestHeldBlobDeletions checks how a Backend of format version 2 holds
