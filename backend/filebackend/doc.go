@@ -93,7 +93,8 @@
 // A read whose answer is an entry not yet known to be flushed (another
 // writer's, whose flush has not returned) waits for a flush of the log,
 // shared with the writers, so that no read answers with what a crash could
-// still undo; a read of what is flushed syncs nothing.
+// still undo; a read of what is known flushed (by a flush of this Backend,
+// or by the flushed offset of a later entry) syncs nothing.
 //
 // Opening a store reads its live logs, which Close leaves empty and
 // sealing keeps small, and no record or blob file: the cost of Open does

@@ -242,6 +242,16 @@ func TestReadSyncsLog(t *testing.T) {
 	_, err = b.GetBlob(ctx, "v1/blob")
 	require.NoError(t, err)
 	assert.Empty(t, fbOps(tr.take()), "GetBlob of an entry flushed already")
+	// An entry that a later one says was flushed (its writer appended it
+	// after a flush covering the first) is read without a flush.
+	_, err = a.CreateRecord(ctx, "rec/1", []byte("one"))
+	require.NoError(t, err)
+	_, err = a.CreateRecord(ctx, "rec/2", []byte("two"))
+	require.NoError(t, err)
+	tr.take()
+	_, err = b.GetRecord(ctx, "rec/1", 0)
+	require.NoError(t, err)
+	assert.Empty(t, fbOps(tr.take()), "GetRecord of an entry a later entry says is flushed")
 	require.NoError(t, a.DeleteBlob(ctx, "v1/blob"))
 	require.NoError(t, a.PutBlob(ctx, "v1/next", []byte("sealed"))) // appends the deletion, not flushed either
 	_, err = b.GetBlob(ctx, "v1/blob")

@@ -391,7 +391,15 @@ func (w *wal) parse(g *logGen, mode parseMode) error {
 	if g.sealed {
 		return nil
 	}
-	defer func() { g.written.Store(g.end) }()
+	// The entries read say how far their writers knew the log durable:
+	// what a read then finds below that needs no flush (syncRead).
+	var flushed int64
+	defer func() {
+		g.written.Store(g.end)
+		w.syncMu.Lock()
+		g.synced = max(g.synced, flushed)
+		w.syncMu.Unlock()
+	}()
 	// Most often nothing was appended: zeros follow the end.
 	var head [entryHeaderSize]byte
 	if _, err := g.f.ReadAt(head[:], g.end); err != nil && !errors.Is(err, io.EOF) {
@@ -432,6 +440,7 @@ func (w *wal) parse(g *logGen, mode parseMode) error {
 				return w.stopAt(g, g.end, buf[off:], mode)
 			}
 			g.apply(e, g.end+int64(off), size)
+			flushed = max(flushed, int64(e.flushed))
 			off += size
 			if e.kind == kindSeal {
 				g.end += int64(off)
@@ -1794,6 +1803,11 @@ func (w *wal) listRecords(prefix, after string, limit int) ([]backend.Record, er
 
 // listBlobs is ListBlobs of a format 2 store.
 func (w *wal) listBlobs(after string, limit int) ([]string, error) {
+	// The deletions held are newer than anything in the logs. Those taken
+	// first: one that an append writes meanwhile is then in the index.
+	w.heldMu.Lock()
+	held := slices.Clone(w.held)
+	w.heldMu.Unlock()
 	var keys []string
 	err := w.view(func() error {
 		var err error
@@ -1803,10 +1817,7 @@ func (w *wal) listBlobs(after string, limit int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The deletions held are newer than anything in the logs.
-	w.heldMu.Lock()
-	keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(w.held, k) })
-	w.heldMu.Unlock()
+	keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(held, k) })
 	return keys[:min(limit, len(keys))], nil
 }
 
