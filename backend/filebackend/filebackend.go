@@ -189,7 +189,11 @@ func Open(dir string, opts ...Option) (*Backend, error) {
 	}
 	b.recordsSync.init(b.recordsDir)
 	b.blobSync.init(b.blobsDir, b.blobs, b.cfg.note)
-	b.temps.start(b.newTemp)
+	if version == 1 {
+		// Every record write of version 1 takes a temp file; version 2
+		// takes one per seal.
+		b.temps.start(b.newTemp)
+	}
 	b.removeStaleTemps()
 	if version == 2 {
 		if b.wal, err = openWAL(b); err != nil {

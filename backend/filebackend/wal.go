@@ -1181,22 +1181,23 @@ func (w *wal) maybeSeal() {
 		return
 	}
 	defer w.sealing.Store(false)
-	gens, err := w.listGens()
-	if err != nil {
-		return
-	}
-	if len(gens) > 1 {
-		w.mu.RLock()
-		end := w.current().end
-		w.mu.RUnlock()
-		if end < maxLogFactor*w.sealSize {
+	w.mu.RLock()
+	end := w.current().end
+	w.mu.RUnlock()
+	if end < maxLogFactor*w.sealSize {
+		if w.ckptRunning.Load() {
+			return // the log before is being checkpointed: seal later
+		}
+		gens, err := w.listGens()
+		if err != nil {
+			return
+		}
+		if len(gens) > 1 {
 			w.startCheckpoint()
 			return
 		}
-		if err := w.checkpointOlder(); err != nil {
-			return
-		}
 	}
+	// sealIf checkpoints the log before first, or waits for that.
 	_ = w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
 }
 
@@ -1213,9 +1214,7 @@ func (w *wal) holdBack() error {
 	if end < maxLogFactor*w.sealSize {
 		return nil
 	}
-	if err := w.checkpointOlder(); err != nil {
-		return err
-	}
+	// sealIf checkpoints the log before first, or waits for that.
 	return w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
 }
 
@@ -1429,7 +1428,6 @@ func (w *wal) checkpoint(gen uint64) error {
 			return fmt.Errorf("filebackend: %w", err)
 		}
 	}
-	w.b.cfg.note("flush", w.dir+"/")
 	var flushErr error
 	if keepFiles {
 		for _, f := range append(files, w.b.recordsDir, w.b.blobsDir) {
@@ -1444,6 +1442,7 @@ func (w *wal) checkpoint(gen uint64) error {
 	if flushErr != nil {
 		return fmt.Errorf("filebackend: %w", flushErr)
 	}
+	w.b.cfg.note("flush", w.dir+"/")
 	w.b.cfg.note("remove", path)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("filebackend: %w", err)
