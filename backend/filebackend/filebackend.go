@@ -68,7 +68,9 @@ type config struct {
 	// fileHook, if not nil, is called before every file system access
 	// that the backend makes by path, with the operation ("open",
 	// "readdir", "opendir", "create", "sync", "rename", "link", "remove",
-	// "dirsync") and the path. Tests use it.
+	// "dirsync"; in a log: "append", "zero", "truncate"; in a checkpoint:
+	// "write", and "flush" once its files are flushed) and the path. Tests
+	// use it.
 	fileHook func(op, path string)
 
 	// version is the format version of a store Open creates; 0 means the

@@ -88,8 +88,9 @@ func fxSampleEngine(t *testing.T, b *filebackend.Backend, clock secretstore.Cloc
 	return e
 }
 
-// fxGenerateSampleV1 writes the sample store into dir, replacing it. What it
-// writes is what TestSampleStoreV1 expects, spelled out there by hand.
+// fxGenerateSample writes the sample store of format version into dir,
+// replacing it. What it writes is what TestSampleStoreV1 and
+// TestSampleStoreV2 expect, spelled out there by hand.
 func fxGenerateSample(t *testing.T, dir string, version int) {
 	t.Helper()
 	ctx := t.Context()

@@ -59,8 +59,8 @@ type wal struct {
 	// heldMu guards held: the keys of the blobs this Backend deleted
 	// whose deletion entries are not appended yet, oldest first. The next
 	// append, whatever its own entry, writes them before it in the same
-	// write: so a PutSecretValue of the engine that prunes a version costs
-	// two appends (its blob, its record) rather than three.
+	// write: a record write that follows the deletion of blobs it no
+	// longer refers to then costs one append, not one more per blob.
 	heldMu sync.Mutex
 	held   []string
 
@@ -936,8 +936,9 @@ func (w *wal) takeQueue() []*appendReq {
 	return batch
 }
 
-// handOver passes the lead, which could not take the append lock (its
-// context is done), to the first append queued, or ends it if none is.
+// handOver passes the lead to the first append queued, or ends it if none
+// is: when the leader could not take the append lock (its context is
+// done), or did maxLead appends.
 func (w *wal) handOver() {
 	w.queueMu.Lock()
 	defer w.queueMu.Unlock()
@@ -1727,7 +1728,7 @@ func (w *wal) getBlob(key string) (data []byte, err error) {
 }
 
 // deleteBlob is DeleteBlob of a format 2 store: the deletion is held, and
-// appended by the Backend's next append (the engine's next record write,
+// appended by the Backend's next append (its next record write,
 // or Close), without looking whether the blob exists: the entry of a
 // deletion of a blob that does not exist changes nothing. Until then this
 // Backend no longer finds the blob, and other Backends still do. It is

@@ -82,6 +82,10 @@ func TestLogSealAndCheckpoint(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
+	a.wal.mu.RLock()
+	gen := a.wal.current().gen
+	a.wal.mu.RUnlock()
+	require.Greater(t, gen, uint64(3), "logs sealed while writing")
 	check(a, "writer")
 	check(r, "reader")
 	n := fbOpen(t, dir)
