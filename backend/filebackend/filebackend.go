@@ -343,12 +343,7 @@ func (b *Backend) init() (int, error) {
 	if version == 1 {
 		text = formatText1
 	}
-	tmp, err := b.writeTemp([]byte(text))
-	if err != nil {
-		return 0, err
-	}
-	err = os.Link(tmp, formatPath)
-	_ = os.Remove(tmp)
+	err := b.linkTemp([]byte(text), formatPath)
 	if errors.Is(err, fs.ErrExist) {
 		data, err := b.readFormat(formatPath)
 		if err != nil {
@@ -361,7 +356,7 @@ func (b *Backend) init() (int, error) {
 		return version, b.makeSubdirs(version)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("filebackend: %w", err)
+		return 0, err
 	}
 	return version, syncDir(b.dir)
 }
@@ -500,22 +495,6 @@ const spareFilePrefix = "spare-"
 // maxSpares bounds the spare files kept in tmp/.
 const maxSpares = 512
 
-// listSpares returns the paths of the spare files in tmp/.
-func (b *Backend) listSpares() ([]string, error) {
-	b.cfg.note("readdir", b.tmp)
-	names, err := readDirNames(b.tmp)
-	if err != nil {
-		return nil, fmt.Errorf("filebackend: %w", err)
-	}
-	var paths []string
-	for _, name := range names {
-		if strings.HasPrefix(name, spareFilePrefix) {
-			paths = append(paths, filepath.Join(b.tmp, name))
-		}
-	}
-	return paths, nil
-}
-
 // keepSpare moves the file at path, of a deleted blob, to tmp/ as a spare
 // file. A missing file is fs.ErrNotExist.
 func (b *Backend) keepSpare(dirs *openDirs, path string) error {
@@ -564,8 +543,26 @@ func (d *openDirs) at(path string) (*os.File, string) {
 	return nil, ""
 }
 
+// tmp returns tmp/, open.
+func (d *openDirs) tmp() *os.File { return d.files[2] }
+
 // close closes the directories openDirs opened.
-func (d *openDirs) close() { _ = d.files[2].Close() }
+func (d *openDirs) close() { _ = d.tmp().Close() }
+
+// spares returns the paths of the spare files in tmp/.
+func (d *openDirs) spares() ([]string, error) {
+	names, err := d.tmp().Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("filebackend: %w", err)
+	}
+	var paths []string
+	for _, name := range names {
+		if strings.HasPrefix(name, spareFilePrefix) {
+			paths = append(paths, filepath.Join(d.paths[2], name))
+		}
+	}
+	return paths, nil
+}
 
 // Dir returns the absolute path of the store's directory.
 func (b *Backend) Dir() string { return b.dir }
@@ -695,6 +692,24 @@ func (b *Backend) readRecord(key string) (fileRecord, error) {
 		return fileRecord{}, &corruptError{path: path, reason: "header names another key"}
 	}
 	return r, nil
+}
+
+// linkTemp writes content to a synced temp file and links it to path,
+// which must not exist: link(2) fails if it does (an error that wraps
+// fs.ErrExist), in this process or another, so that of two writers of one
+// path exactly one succeeds. The temp file is removed either way.
+func (b *Backend) linkTemp(content []byte, path string) error {
+	tmp, err := b.writeTemp(content)
+	if err != nil {
+		return err
+	}
+	b.cfg.note("link", path)
+	err = os.Link(tmp, path)
+	_ = os.Remove(tmp)
+	if err != nil {
+		return fmt.Errorf("filebackend: %w", err)
+	}
+	return nil
 }
 
 // writeTemp writes data to a new file in the tmp directory, with mode 0600
@@ -1132,18 +1147,12 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 // returns. A listing reads such a blob's key from the file, so a power loss
 // must never leave one torn under its name.
 func (b *Backend) putHashedBlob(path string, content []byte) error {
-	tmp, err := b.writeTemp(content)
-	if err != nil {
-		return err
-	}
-	b.cfg.note("link", path)
-	err = os.Link(tmp, path)
-	_ = os.Remove(tmp)
+	err := b.linkTemp(content, path)
 	if errors.Is(err, fs.ErrExist) {
 		return backend.ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("filebackend: %w", err)
+		return err
 	}
 	b.blobSync.add(nil, path)
 	return b.syncBlobs()

@@ -346,16 +346,9 @@ func (w *wal) createFirst(ctx context.Context, mode parseMode) error {
 // file holding the header, linked into wal/, and wal/ synced. The caller
 // holds the append lock; a log left by a crash under that name is kept.
 func (w *wal) createGen(gen uint64) error {
-	tmp, err := w.b.writeTemp(encodeLogHeader(gen))
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(w.dir, logName(gen))
-	w.b.cfg.note("link", path)
-	err = os.Link(tmp, path)
-	_ = os.Remove(tmp)
+	err := w.b.linkTemp(encodeLogHeader(gen), filepath.Join(w.dir, logName(gen)))
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("filebackend: %w", err)
+		return err
 	}
 	w.b.cfg.note("dirsync", w.dir)
 	if err := w.dirF.Sync(); err != nil {
@@ -899,7 +892,7 @@ func (w *wal) lead(ctx context.Context, r *appendReq) {
 	for len(batch) > 0 {
 		for _, q := range batch {
 			q.g, q.end, q.seal, q.err = w.appendLocked(q.build, fresh)
-			fresh = q.err == nil || q.g != nil
+			fresh = q.err == nil
 			if q != r {
 				close(q.done)
 			}
@@ -1000,7 +993,7 @@ func (w *wal) appendLocked(build func() (logEntry, error), fresh bool) (g *logGe
 	}
 	err = w.prepare(g, n)
 	if err == nil {
-		err = w.write(g, entries...)
+		err = w.write(g, n, entries...)
 	}
 	if err != nil {
 		w.restoreHeld(held)
@@ -1082,14 +1075,14 @@ func encodedSize(e logEntry) int {
 	return entryHeaderSize + entryFixedSize + len(e.key) + len(e.data)
 }
 
-// write appends entries to g, which is current and has room for them
-// (prepare), in one write, and indexes them. On failure it writes zeros
-// back over them.
-func (w *wal) write(g *logGen, entries ...logEntry) error {
+// write appends entries, of size bytes encoded, to g, which is current
+// and has room for them (prepare), in one write, and indexes them. On
+// failure it writes zeros back over them.
+func (w *wal) write(g *logGen, size int, entries ...logEntry) error {
 	w.syncMu.Lock()
 	flushed := uint64(g.synced)
 	w.syncMu.Unlock()
-	var buf []byte
+	buf := make([]byte, 0, size)
 	for _, e := range entries {
 		e.flushed = flushed
 		buf = appendEntry(buf, e)
@@ -1262,7 +1255,7 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 	if err := w.prepare(cur, encodedSize(seal)); err != nil {
 		return err
 	}
-	if err := w.write(cur, seal); err != nil {
+	if err := w.write(cur, encodedSize(seal), seal); err != nil {
 		return err
 	}
 	if err := w.createGen(cur.gen + 1); err != nil {
@@ -1369,15 +1362,15 @@ func (w *wal) checkpoint(gen uint64) error {
 	// Spares are taken from the end: the files of the keys this log
 	// deletes first (they may not exist: a failed rename is cheap), then
 	// those kept from earlier checkpoints.
-	spares, err := w.b.listSpares()
-	if err != nil {
-		return err
-	}
 	dirs, err := w.b.openDirs()
 	if err != nil {
 		return err
 	}
 	defer dirs.close()
+	spares, err := dirs.spares()
+	if err != nil {
+		return err
+	}
 	pooled := len(spares)
 	for _, c := range changes {
 		if c.ref.deleted && !c.ref.noFile {
@@ -1435,7 +1428,7 @@ func (w *wal) checkpoint(gen uint64) error {
 			flushErr = errors.Join(flushErr, f.Sync())
 		}
 		if moved {
-			flushErr = errors.Join(flushErr, syncDir(w.b.tmp))
+			flushErr = errors.Join(flushErr, dirs.tmp().Sync())
 		}
 	} else {
 		flushErr = syncfs(w.dirF)

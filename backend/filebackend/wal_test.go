@@ -521,7 +521,10 @@ func TestSpareFiles(t *testing.T) {
 	b := fbOpen(t, dir)
 	spares := func() []string {
 		t.Helper()
-		paths, err := b.listSpares()
+		dirs, err := b.openDirs()
+		require.NoError(t, err)
+		defer dirs.close()
+		paths, err := dirs.spares()
 		require.NoError(t, err)
 		return paths
 	}
