@@ -929,7 +929,7 @@ func (b *Backend) GetRecord(ctx context.Context, key string, knownRevision uint6
 		return backend.Record{}, err
 	}
 	if b.wal != nil {
-		return b.wal.getRecord(key, knownRevision)
+		return b.wal.getRecord(ctx, key, knownRevision)
 	}
 	r, err := b.readRecord(key)
 	if err != nil {
@@ -1173,7 +1173,7 @@ func (b *Backend) GetBlob(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	if b.wal != nil {
-		return b.wal.getBlob(key)
+		return b.wal.getBlob(ctx, key)
 	}
 	return b.readBlob(key)
 }
@@ -1314,7 +1314,7 @@ func (b *Backend) ListRecords(ctx context.Context, prefix, after string, limit i
 	}
 	defer end()
 	if b.wal != nil {
-		return b.wal.listRecords(prefix, after, limit)
+		return b.wal.listRecords(ctx, prefix, after, limit)
 	}
 	entries, err := b.listDir(b.records, recordSuffix, recordMagic, recordKeyOffset, func(k string) bool {
 		return strings.HasPrefix(k, prefix) && k > after
@@ -1359,7 +1359,7 @@ func (b *Backend) ListBlobs(ctx context.Context, after string, limit int) ([]str
 	}
 	defer end()
 	if b.wal != nil {
-		return b.wal.listBlobs(after, limit)
+		return b.wal.listBlobs(ctx, after, limit)
 	}
 	entries, err := b.listDir(b.blobs, blobSuffix, blobMagic, blobKeyOffset, func(k string) bool { return k > after })
 	if err != nil {

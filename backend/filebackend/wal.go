@@ -647,12 +647,12 @@ func (w *wal) current() *logGen { return w.gens[len(w.gens)-1] }
 // it again holding the append lock, with the index up to date: no log can
 // then gain an entry, every key whose file a checkpoint may be writing is
 // in the index, and fn reads no such file. Corruption found then is real.
-func (w *wal) view(fn func() error) error {
-	err := w.viewOnce(fn)
+func (w *wal) view(ctx context.Context, fn func() error) error {
+	err := w.viewOnce(ctx, fn)
 	if !errors.Is(err, ErrCorrupt) {
 		return err
 	}
-	release, err := w.lockFresh()
+	release, err := w.lockFresh(ctx)
 	if err != nil {
 		return err
 	}
@@ -663,8 +663,8 @@ func (w *wal) view(fn func() error) error {
 // lockFresh takes the append lock and w.mu, in that order (as writers do),
 // and brings the index up to date; nothing can then be appended until the
 // returned function releases both.
-func (w *wal) lockFresh() (release func(), err error) {
-	unlock, err := lockDir(context.Background(), &w.appendLock)
+func (w *wal) lockFresh(ctx context.Context) (release func(), err error) {
+	unlock, err := lockDir(ctx, &w.appendLock)
 	if err != nil {
 		return nil, err
 	}
@@ -678,7 +678,7 @@ func (w *wal) lockFresh() (release func(), err error) {
 }
 
 // viewOnce is view without the second look.
-func (w *wal) viewOnce(fn func() error) error {
+func (w *wal) viewOnce(ctx context.Context, fn func() error) error {
 	w.mu.RLock()
 	cur := w.current()
 	if !cur.sealed {
@@ -702,7 +702,7 @@ func (w *wal) viewOnce(fn func() error) error {
 	}
 	// Look again while nothing is being appended.
 	w.mu.Unlock()
-	release, err := w.lockFresh()
+	release, err := w.lockFresh(ctx)
 	if err != nil {
 		return err
 	}
@@ -815,7 +815,7 @@ func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logG
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	if err := w.holdBack(); err != nil {
+	if err := w.holdBack(ctx); err != nil {
 		return nil, 0, err
 	}
 	r := &appendReq{build: build}
@@ -1192,7 +1192,7 @@ func (w *wal) maybeSeal() {
 		}
 	}
 	// sealIf checkpoints the log before first, or waits for that.
-	_ = w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
+	_ = w.sealIf(context.Background(), func(g *logGen) bool { return g.end >= w.sealSize }, true)
 }
 
 // holdBack makes a writer wait, before it appends, while the current log
@@ -1201,7 +1201,7 @@ func (w *wal) maybeSeal() {
 // that checkpoint, or does it, then seals the current log. If that fails
 // (a damaged sealed log, a full disk), the write fails rather than let
 // the log grow without bound.
-func (w *wal) holdBack() error {
+func (w *wal) holdBack(ctx context.Context) error {
 	w.mu.RLock()
 	end := w.current().end
 	w.mu.RUnlock()
@@ -1209,7 +1209,7 @@ func (w *wal) holdBack() error {
 		return nil
 	}
 	// sealIf checkpoints the log before first, or waits for that.
-	return w.sealIf(func(g *logGen) bool { return g.end >= w.sealSize }, true)
+	return w.sealIf(ctx, func(g *logGen) bool { return g.end >= w.sealSize }, true)
 }
 
 // startCheckpoint checkpoints the sealed logs in the background, unless
@@ -1218,19 +1218,19 @@ func (w *wal) startCheckpoint() {
 	if w.ckptRunning.CompareAndSwap(false, true) {
 		w.bg.Go(func() {
 			defer w.ckptRunning.Store(false)
-			_ = w.checkpointOlder()
+			_ = w.checkpointOlder(context.Background())
 		})
 	}
 }
 
 // sealIf is seal with the condition due and the choice to checkpoint the
 // sealed log in the background (else the caller does).
-func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
+func (w *wal) sealIf(ctx context.Context, due func(*logGen) bool, background bool) error {
 	// The previous log must be gone before this one is sealed.
-	if err := w.checkpointOlder(); err != nil {
+	if err := w.checkpointOlder(ctx); err != nil {
 		return err
 	}
-	release, err := w.lockFresh()
+	release, err := w.lockFresh(ctx)
 	if err != nil {
 		return err
 	}
@@ -1273,11 +1273,11 @@ func (w *wal) sealIf(due func(*logGen) bool, background bool) error {
 // checkpointOlder checkpoints every log older than the newest in wal/, and
 // returns once none is left, holding the checkpoint lock meanwhile: so it
 // waits for a checkpoint another Backend is doing.
-func (w *wal) checkpointOlder() error {
+func (w *wal) checkpointOlder(ctx context.Context) error {
 	if gens, err := w.listGens(); err != nil || len(gens) < 2 {
 		return err
 	}
-	unlock, err := lockDir(context.Background(), &w.ckptLock)
+	unlock, err := lockDir(ctx, &w.ckptLock)
 	if err != nil {
 		return err
 	}
@@ -1547,10 +1547,10 @@ func (w *wal) checkpointAll() error {
 	if err := w.flushHeld(context.Background()); err != nil {
 		return err
 	}
-	if err := w.sealIf(func(g *logGen) bool { return g.end > logHeaderSize }, false); err != nil {
+	if err := w.sealIf(context.Background(), func(g *logGen) bool { return g.end > logHeaderSize }, false); err != nil {
 		return err
 	}
-	return w.checkpointOlder()
+	return w.checkpointOlder(context.Background())
 }
 
 func (w *wal) closeFiles() error {
@@ -1567,10 +1567,10 @@ func (w *wal) closeFiles() error {
 }
 
 // getRecord is GetRecord of a format 2 store.
-func (w *wal) getRecord(key string, knownRevision uint64) (rec backend.Record, err error) {
+func (w *wal) getRecord(ctx context.Context, key string, knownRevision uint64) (rec backend.Record, err error) {
 	var from *logGen
 	var upTo int64
-	err = w.view(func() error {
+	err = w.view(ctx, func() error {
 		from = nil
 		g, ref, ok := w.lookup(key, false)
 		if ok {
@@ -1694,13 +1694,13 @@ func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
 }
 
 // getBlob is GetBlob of a format 2 store.
-func (w *wal) getBlob(key string) (data []byte, err error) {
+func (w *wal) getBlob(ctx context.Context, key string) (data []byte, err error) {
 	if w.deletionHeld(key) {
 		return nil, backend.ErrNotFound
 	}
 	var from *logGen
 	var upTo int64
-	err = w.view(func() error {
+	err = w.view(ctx, func() error {
 		from = nil
 		g, ref, ok := w.lookup(key, true)
 		if !ok {
@@ -1749,12 +1749,12 @@ func (w *wal) deleteBlob(ctx context.Context, key string) error {
 // merged with the index, then the newest content of each key returned. It
 // syncs the current log before it returns, so that a caller never acts on
 // a change another process appended and a crash could still undo.
-func (w *wal) listRecords(prefix, after string, limit int) ([]backend.Record, error) {
+func (w *wal) listRecords(ctx context.Context, prefix, after string, limit int) ([]backend.Record, error) {
 	keep := func(k string) bool { return strings.HasPrefix(k, prefix) && k > after }
 	var out []backend.Record
 	var g *logGen
 	var end int64
-	err := w.view(func() error {
+	err := w.view(ctx, func() error {
 		keys, err := w.mergedKeys(false, keep)
 		if err != nil {
 			return err
@@ -1795,14 +1795,14 @@ func (w *wal) listRecords(prefix, after string, limit int) ([]backend.Record, er
 }
 
 // listBlobs is ListBlobs of a format 2 store.
-func (w *wal) listBlobs(after string, limit int) ([]string, error) {
+func (w *wal) listBlobs(ctx context.Context, after string, limit int) ([]string, error) {
 	// The deletions held are newer than anything in the logs. Those taken
 	// first: one that an append writes meanwhile is then in the index.
 	w.heldMu.Lock()
 	held := slices.Clone(w.held)
 	w.heldMu.Unlock()
 	var keys []string
-	err := w.view(func() error {
+	err := w.view(ctx, func() error {
 		var err error
 		keys, err = w.mergedKeys(true, func(k string) bool { return k > after })
 		return err

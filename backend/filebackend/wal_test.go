@@ -362,7 +362,7 @@ func TestBlobExistsAfterLogDropped(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, Checkpoint(a))
 	}
-	release, err := b.wal.lockFresh()
+	release, err := b.wal.lockFresh(context.Background())
 	require.NoError(t, err)
 	_, _, inIndex := b.wal.lookup("blob/k", true)
 	require.False(t, inIndex, "the test needs the blob's log dropped from the index")
@@ -381,7 +381,7 @@ func TestBlobExistsAfterLogDropped(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, Checkpoint(a))
 	}
-	release, err = b.wal.lockFresh()
+	release, err = b.wal.lockFresh(context.Background())
 	require.NoError(t, err)
 	defer release()
 	_, _, inIndex = b.wal.lookup("blob/k", true)
@@ -402,7 +402,7 @@ func TestOpenDuringAppend(t *testing.T) {
 	a := fbOpen(t, dir)
 	_, err := a.CreateRecord(ctx, "k", []byte("v"))
 	require.NoError(t, err)
-	locked, err := a.wal.lockFresh()
+	locked, err := a.wal.lockFresh(context.Background())
 	require.NoError(t, err)
 	release := sync.OnceFunc(locked)
 	defer release() // before a's Close, which would wait for the lock
@@ -643,7 +643,7 @@ func TestGroupAppend(t *testing.T) {
 		dir := t.TempDir()
 		a := fbOpen(t, dir)
 		other := fbOpen(t, dir)
-		release, err := other.wal.lockFresh() // the append lock, held by another Backend
+		release, err := other.wal.lockFresh(context.Background()) // the append lock, held by another Backend
 		require.NoError(t, err)
 		leaderCtx, cancelLeader := context.WithCancel(ctx)
 		leaderErr := make(chan error, 1)
@@ -688,4 +688,45 @@ func TestGroupAppend(t *testing.T) {
 			assert.NoError(t, err, "follower %d", i)
 		}
 	})
+}
+
+// TestReadWaitHonoursContext checks that a read that must look again
+// holding the append lock (it found an append in progress) stops waiting
+// for the lock when its context ends, rather than waiting for a holder
+// that may be stopped.
+func TestReadWaitHonoursContext(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	_, err := a.CreateRecord(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	b := fbOpen(t, dir)
+	locked, err := a.wal.lockFresh(context.Background())
+	require.NoError(t, err)
+	release := sync.OnceFunc(locked)
+	defer release()
+	g := a.wal.current()
+	half := appendEntry(nil, logEntry{kind: kindRecordPut, rev: 7, key: "k2", data: []byte("half written")})[:20]
+	_, err = g.f.WriteAt(half, g.end)
+	require.NoError(t, err)
+
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.GetRecord(short, "k", 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(10 * time.Second):
+		t.Fatal("GetRecord waited for the append lock past its context")
+	}
+	require.NoError(t, writeZeros(g.f, g.end, g.end+int64(len(half))))
+	release()
+	rec, err := b.GetRecord(ctx, "k", 0)
+	require.NoError(t, err, "GetRecord once the lock is free")
+	assert.Equal(t, []byte("v"), rec.Data)
 }
