@@ -215,9 +215,10 @@ func (e *Engine) listSecrets(ctx context.Context, in *ListSecretsInput, maxResul
 	}
 	limit := cmp.Or(in.MaxResults, maxResults)
 	out := &ListSecretsOutput{SecretList: []SecretListEntry{}}
+	cursor := item{after.sortK, &secretMeta{secretInfo: &secretInfo{Name: after.id}}}
 	for _, it := range items {
 		if in.NextToken != "" {
-			c := compare(it, item{after.sortK, &secretMeta{secretInfo: &secretInfo{Name: after.id}}})
+			c := compare(it, cursor)
 			if (order == "asc" && c <= 0) || (order == "desc" && c >= 0) {
 				continue
 			}

@@ -962,9 +962,9 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 	if _, err := cryptorand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	key := new([blobKeyLen]byte)
-	e.blobKeyTo(key, rnd[:16], e.now())
-	blob := unsafe.String(&key[0], len(key))
+	var key [blobKeyLen]byte
+	e.blobKeyTo(&key, rnd[:16], e.now())
+	blob := string(key[:])
 	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, blob, rnd[16:]); err != nil {
 		return nil, err
 	}
