@@ -97,7 +97,7 @@ func TestLayoutHint(t *testing.T) {
 			want = append(want, v.ID)
 		}
 		assert.ElementsMatch(t, want, ids, "step %d: versions read afresh", i)
-		_ = out
+		assert.Contains(t, ids, out.VersionId, "step %d: the version just put, read afresh", i)
 	}
 	assert.Greater(t, hinted, 100, "writes that used the hint")
 }
