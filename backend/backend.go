@@ -164,3 +164,21 @@ type RecordBlobGetter interface {
 	// returned either way. A missing record is ErrNotFound.
 	GetRecordBlob(ctx context.Context, key string, knownRevision uint64, blobKey string) (rec Record, blob []byte, err error)
 }
+
+// RecordBlobPutter is an optional interface of a Backend that can store a
+// new blob and write the record that refers to it in one step: one append
+// and one flush for a log, one round trip for a database. The engine uses
+// it, when a backend implements it, to store a new version's value together
+// with the secret's record. A backend that implements it must pass the
+// RecordBlobPutter part of the conformance suite.
+type RecordBlobPutter interface {
+	// PutRecordBlob is PutBlob(ctx, blobKey, blob) and then, as one write
+	// with it, CreateRecord(ctx, key, data) when revision is zero, or
+	// UpdateRecord(ctx, key, revision, data) otherwise. It returns the
+	// record's new revision. When it returns one of the sentinel errors
+	// neither the blob nor the record changed: ErrExists if a blob exists
+	// under blobKey, or if revision is zero and a record exists under key;
+	// ErrNotFound and ErrConflict as UpdateRecord does. When it returns nil
+	// both are stored and as durable as a record write.
+	PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error)
+}
