@@ -3,6 +3,8 @@ package secretstore_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -118,4 +120,147 @@ func TestPutSecretValueStaleCache(t *testing.T) {
 	require.NoError(t, err)
 	_, err = put(e, secTok(6), "after delete")
 	assert.ErrorIs(t, err, secretstore.ErrResourceNotFound)
+}
+
+// putterBackend makes a backend a RecordBlobPutter by putting the blob, then
+// writing the record, and deleting the blob again if the record write fails
+// with a sentinel error. It counts the engine's PutBlob calls and remembers
+// the blob key of each combined write; before a combined write it runs the
+// hook set with beforeNext, once.
+type putterBackend struct {
+	backend.Backend
+	blobPuts atomic.Int64
+
+	mu    sync.Mutex
+	tried []string // blob keys of the combined writes, in order
+	hook  func()
+}
+
+func (p *putterBackend) PutBlob(ctx context.Context, key string, data []byte) error {
+	p.blobPuts.Add(1)
+	return p.Backend.PutBlob(ctx, key, data)
+}
+
+func (p *putterBackend) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	p.mu.Lock()
+	p.tried = append(p.tried, blobKey)
+	hook := p.hook
+	p.hook = nil
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	if err := p.Backend.PutBlob(ctx, blobKey, blob); err != nil {
+		return 0, err
+	}
+	var rev uint64
+	var err error
+	if revision == 0 {
+		rev, err = p.Backend.CreateRecord(ctx, key, data)
+	} else {
+		rev, err = p.Backend.UpdateRecord(ctx, key, revision, data)
+	}
+	if err != nil {
+		if derr := p.Backend.DeleteBlob(ctx, blobKey); derr != nil {
+			return 0, errors.Join(err, derr)
+		}
+	}
+	return rev, err
+}
+
+func (p *putterBackend) beforeNext(hook func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hook = hook
+}
+
+func (p *putterBackend) combined() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.tried)
+}
+
+// TestValueWriteOneBackendCall checks the write path for backends that are
+// RecordBlobPutters: a new value is stored with the record in one call,
+// never with PutBlob, and leaves no blob behind that no record refers to.
+func TestValueWriteOneBackendCall(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := secMem(t)
+	p := &putterBackend{Backend: mem}
+	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
+	e := secNew(t, p, nil, keys)
+	other := secNew(t, mem, nil, keys)
+
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("one")})
+	require.NoError(t, err)
+	two := krPut(t, e, "s", "two")
+	_, err = e.UpdateSecret(ctx, &secretstore.UpdateSecretInput{SecretId: "s", SecretString: secretstore.String("three")})
+	require.NoError(t, err)
+	krPut(t, e, "s", "pending", "AWSPENDING")
+
+	assert.Zero(t, p.blobPuts.Load(), "values stored with PutBlob")
+	assert.Len(t, p.combined(), 4, "combined writes: one per value written")
+	assert.Equal(t, "three", krGet(t, other, "s", ""), "AWSCURRENT through another engine")
+	assert.Equal(t, "two", krGet(t, other, "s", two))
+	out, err := other.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "s", VersionStage: "AWSPENDING"})
+	require.NoError(t, err)
+	assert.Equal(t, "pending", out.SecretString)
+	n, err := other.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Zero(t, n, "blobs no record refers to")
+}
+
+// TestValueWriteOneBackendCallLostRace checks a combined write that loses
+// its compare-and-swap to another engine: nothing of it is stored, the
+// retry stores the same sealed blob under the same key, and a retry that
+// finds its own token already written (the other engine made the same
+// call) stores no blob at all.
+func TestValueWriteOneBackendCallLostRace(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := secMem(t)
+	p := &putterBackend{Backend: mem}
+	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
+	e := secNew(t, p, nil, keys)
+	other := secNew(t, mem, nil, keys)
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("v0")})
+	require.NoError(t, err)
+	sweep := func(msg string) {
+		t.Helper()
+		n, err := other.Sweep(ctx, 0)
+		require.NoError(t, err)
+		assert.Zero(t, n, "blobs no record refers to, %s", msg)
+	}
+
+	// PutSecretValue from a cached copy that another engine made stale.
+	p.beforeNext(func() { krPut(t, other, "s", "from other") })
+	before := len(p.combined())
+	out, err := e.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: "s", ClientRequestToken: secTok(1), SecretString: secretstore.String("from e")})
+	require.NoError(t, err)
+	tried := p.combined()[before:]
+	require.Len(t, tried, 2, "combined writes: the one that lost and its retry")
+	assert.Equal(t, tried[0], tried[1], "the retry stores the blob sealed for the first attempt")
+	assert.Equal(t, "from e", krGet(t, other, "s", ""))
+	prev, err := other.GetSecretValue(ctx, &secretstore.GetSecretValueInput{SecretId: "s", VersionStage: "AWSPREVIOUS"})
+	require.NoError(t, err)
+	assert.Equal(t, "from other", prev.SecretString, "AWSPREVIOUS")
+	assert.Equal(t, secTok(1), out.VersionId)
+	sweep("after a retried Put")
+
+	// UpdateSecret whose token the other engine wrote meanwhile, with the
+	// same value: the retry is a replay, and changes the description only.
+	p.beforeNext(func() {
+		_, err := other.PutSecretValue(ctx, &secretstore.PutSecretValueInput{SecretId: "s", ClientRequestToken: secTok(2), SecretString: secretstore.String("same")})
+		require.NoError(t, err)
+	})
+	before = len(p.combined())
+	_, err = e.UpdateSecret(ctx, &secretstore.UpdateSecretInput{SecretId: "s", ClientRequestToken: secTok(2), SecretString: secretstore.String("same"), Description: secretstore.String("described")})
+	require.NoError(t, err)
+	assert.Len(t, p.combined()[before:], 1, "combined writes: the first attempt only")
+	assert.Equal(t, "same", krGet(t, other, "s", secTok(2)))
+	desc, err := other.DescribeSecret(ctx, &secretstore.DescribeSecretInput{SecretId: "s"})
+	require.NoError(t, err)
+	assert.Equal(t, "described", desc.Description)
+	sweep("after a retry that found its token written")
 }

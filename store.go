@@ -80,6 +80,7 @@ type Engine struct {
 	b         backend.Backend
 	viewer    backend.BlobViewer       // b, if it is one
 	pair      backend.RecordBlobGetter // b, if it is one
+	putter    backend.RecordBlobPutter // b, if it is one
 	cfg       config
 	keys      Keys
 	keyPrefix string // backend record key prefix of this region's secrets
@@ -145,6 +146,7 @@ func New(b backend.Backend, opts ...Option) (*Engine, error) {
 	}
 	e.viewer, _ = b.(backend.BlobViewer)
 	e.pair, _ = b.(backend.RecordBlobGetter)
+	e.putter, _ = b.(backend.RecordBlobPutter)
 	if e.keys == nil {
 		k, err := newRandomLocalKeys(cryptoRand)
 		if err != nil {
@@ -454,6 +456,14 @@ func (e *Engine) forget(key string) {
 // backend.Backend), it leaves them for Sweep, since the record may refer to
 // them.
 func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secretMeta, fresh ...*versionMeta) error {
+	return e.commitWith(ctx, key, cur, next, nil, fresh...)
+}
+
+// commitWith is commit that also stores the blob that once holds sealed
+// and not yet stored, if any, in the same backend write as the record
+// (backend.RecordBlobPutter). If the write certainly did not happen, that
+// blob was not stored either, and once keeps it for another attempt.
+func (e *Engine) commitWith(ctx context.Context, key string, cur *cached, next *secretMeta, once *sealedOnce, fresh ...*versionMeta) error {
 	var tailBuf [40]*versionMeta
 	var chunks []chunkState
 	var tail []*versionMeta
@@ -487,9 +497,16 @@ func (e *Engine) commit(ctx context.Context, key string, cur *cached, next *secr
 	data := encodeHead(*buf, next, chunks, tail)
 	var rev uint64
 	var err error
-	if cur == nil {
+	switch {
+	case once.pending():
+		var old uint64 // zero: create
+		if cur != nil {
+			old = cur.rev
+		}
+		rev, err = e.putter.PutRecordBlob(ctx, key, old, data, once.v.Blob, once.sealed.buf)
+	case cur == nil:
 		rev, err = e.b.CreateRecord(ctx, key, data)
-	} else {
+	default:
 		rev, err = e.b.UpdateRecord(ctx, key, cur.rev, data)
 	}
 	*buf = data
@@ -955,8 +972,10 @@ func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, b
 }
 
 // writeValue seals value for version v of s under the secret's key and
-// stores the blob, returning v with its Blob and KeyID set.
-func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte) (*versionMeta, error) {
+// stores the blob, returning v with its Blob and KeyID set. If once is not
+// nil and the backend is a RecordBlobPutter, the sealed blob is not stored
+// but kept in once, for the commit to store with the record.
+func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte, once *sealedOnce) (*versionMeta, error) {
 	var rnd [storeRandLen]byte
 	defer clear(rnd[:])
 	if _, err := cryptorand.Read(rnd[:]); err != nil {
@@ -964,11 +983,20 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 	}
 	var key [blobKeyLen]byte
 	e.blobKeyTo(&key, rnd[:16], e.now())
-	blob := string(key[:])
-	if err := e.storeSealed(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, blob, rnd[16:]); err != nil {
+	nv := newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, string(key[:]), v.LastAccessed, v.Seq, nil)
+	aad := sealAAD(s.ARN, v.ID, v.Kind)
+	if once == nil || e.putter == nil {
+		if err := e.storeSealed(ctx, s, aad, value, nv.Blob, rnd[16:]); err != nil {
+			return nil, err
+		}
+		return nv, nil
+	}
+	sc, err := e.seal(ctx, s, aad, value, rnd[16:])
+	if err != nil {
 		return nil, err
 	}
-	return newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, blob, v.LastAccessed, v.Seq, nil), nil
+	once.keep(ctx, e, s.ARN, nv, sc)
+	return nv, nil
 }
 
 // storeRandLen is the number of random bytes a write of a value uses: 16
@@ -978,30 +1006,44 @@ const storeRandLen = 16 + sealRandLen
 // storeSealed seals value, with associated data aad, under the key of s
 // and stores it under the blob key key, which must be a fresh one (see
 // blobKeyTo) and, since the backend may keep it, a string whose bytes never
-// change. rnd holds the sealRandLen random bytes of the seal, drawn for
-// this call alone; storeSealed copies them to pooled memory (they go
-// through interface calls, so could not stay on the caller's stack) and
-// clears that copy, and the caller clears rnd.
+// change. rnd holds the sealRandLen random bytes of the seal (see seal).
 func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key string, rnd []byte) error {
+	sc, err := e.seal(ctx, s, aad, value, rnd)
+	if err != nil {
+		return err
+	}
+	defer putSealScratch(sc)
+	return e.b.PutBlob(ctx, key, sc.buf)
+}
+
+// seal seals value, with associated data aad, under the key of s, into
+// the buffer of the sealScratch it returns, whose key material is already
+// cleared; the caller returns it with putSealScratch. rnd holds the
+// sealRandLen random bytes of the seal, drawn for this call alone; seal
+// copies them to pooled memory (they go through interface calls, so could
+// not stay on the caller's stack) and clears that copy, and the caller
+// clears rnd.
+func (e *Engine) seal(ctx context.Context, s *secretMeta, aad, value []byte, rnd []byte) (*sealScratch, error) {
 	if len(rnd) != sealRandLen {
-		return errors.New("secretstore: wrong number of random bytes for a seal")
+		return nil, errors.New("secretstore: wrong number of random bytes for a seal")
 	}
 	sc := sealPool.Get().(*sealScratch)
-	defer putSealScratch(sc)
 	r := sc.key[:sealRandLen]
 	copy(r, rnd)
 	sealedValue, err := sealWith(ctx, e.keys, s.KmsKeyID, aad, value, sc.buf, r, sc.key[sealRandLen:sealRandLen])
+	clear(sc.key[:])
 	if err != nil {
+		putSealScratch(sc)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
+			return nil, err
 		}
 		if _, ok := errors.AsType[*keyringIOError](err); ok {
-			return wrapInternal(err)
+			return nil, wrapInternal(err)
 		}
-		return &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
+		return nil, &Error{Code: CodeEncryptionFailure, Message: msgEncryptionFailure, Err: err}
 	}
 	sc.buf = sealedValue
-	return e.b.PutBlob(ctx, key, sealedValue)
+	return sc, nil
 }
 
 // bufPool holds buffers for the encodings the engine hands to the backend
@@ -1212,6 +1254,7 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 	}
 	key := e.recordKey(in.Name)
 	var out *CreateSecretOutput
+	once := &sealedOnce{}
 	err = e.update(ctx, key, func(cur *cached) error {
 		now := e.now()
 		if cur != nil && cur.meta.purgeDue(now) {
@@ -1260,7 +1303,7 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 		}
 		var written *versionMeta
 		if hasVal {
-			v, err := e.writeValue(ctx, s, &versionMeta{ID: tok, Created: now, Kind: val.kind}, val.bytes)
+			v, err := e.writeValue(ctx, s, &versionMeta{ID: tok, Created: now, Kind: val.kind}, val.bytes, once)
 			if err != nil {
 				return err
 			}
@@ -1270,18 +1313,23 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 			s.Labels = labelSet{{LabelCurrent, v.ID}}
 		}
 		var fresh []*versionMeta
-		if written != nil {
+		if written != nil && !once.pending() {
 			fresh = append(fresh, written)
 		}
-		if err := e.commit(ctx, key, nil, s, fresh...); err != nil {
+		if err := e.commitWith(ctx, key, nil, s, once, fresh...); err != nil {
+			if !definitelyFailed(err) {
+				once.settled()
+			}
 			return err
 		}
+		once.settled()
 		out = &CreateSecretOutput{ARN: s.ARN, Name: s.Name}
 		if written != nil {
 			out.VersionId = written.ID
 		}
 		return nil
 	})
+	once.discard(ctx, e)
 	if err != nil {
 		return nil, err
 	}
@@ -1326,6 +1374,9 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 	}
 	switch r {
 	case replaySame:
+		// A blob kept from an earlier attempt is of no use now; the
+		// commit of a change made with the replay must not store it.
+		once.discard(ctx, e)
 		return putResult{meta: s, version: v, replay: true}, nil, nil
 	case replayDifferent:
 		return putResult{}, nil, errTokenInUse(tok, s.ARN)
@@ -1375,12 +1426,21 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		e.blobKeyTo(&key, rnd[:16], now)
 		nv.KeyID = next.KmsKeyID
 		box.encodeNew(unsafe.String(&key[0], len(key))) // nv.Blob is in the box
-		err := e.storeSealed(ctx, next, box.sealAAD(next.ARN), val.bytes, nv.Blob, rnd[16:])
+		sc, err := e.seal(ctx, next, box.sealAAD(next.ARN), val.bytes, rnd[16:])
 		clear(rnd)
 		if err != nil {
 			return putResult{}, nil, err
 		}
-		once.keep(ctx, e, next.ARN, nv)
+		if e.putter == nil || once == nil {
+			// The blob goes first, then the record.
+			err := e.b.PutBlob(ctx, nv.Blob, sc.buf)
+			putSealScratch(sc)
+			if err != nil {
+				return putResult{}, nil, err
+			}
+			sc = nil
+		}
+		once.keep(ctx, e, next.ARN, nv, sc)
 	}
 	next.LastChanged = now
 	return putResult{meta: next, version: nv}, pruned, nil
@@ -1400,6 +1460,11 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 type sealedOnce struct {
 	arn string
 	v   *versionMeta // the blob no record refers to yet, or nil
+
+	// sealed, if not nil, holds v's blob, sealed and not stored yet: the
+	// engine's backend is a RecordBlobPutter, and the commit stores it
+	// with the record (commitWith).
+	sealed *sealScratch
 
 	rnd     [16 + storeRandLen]byte // a VersionId's bytes, then storeSealed's
 	haveRnd bool                    // rnd[16:] is unused
@@ -1453,15 +1518,20 @@ func (c *sealedOnce) reuse(s *secretMeta, nv *versionMeta) bool {
 	return true
 }
 
-// keep remembers v, written for the secret arn, deleting a kept blob that
-// no longer fits.
-func (c *sealedOnce) keep(ctx context.Context, e *Engine, arn string, v *versionMeta) {
+// keep remembers v, whose blob was sealed for the secret arn, and either
+// stored already (sealed nil) or held in sealed for the commit to store;
+// it discards a kept blob that no longer fits. A nil c keeps nothing, and
+// then sealed must be nil.
+func (c *sealedOnce) keep(ctx context.Context, e *Engine, arn string, v *versionMeta, sealed *sealScratch) {
 	if c == nil {
 		return
 	}
 	c.discard(ctx, e)
-	c.arn, c.v = arn, v
+	c.arn, c.v, c.sealed = arn, v, sealed
 }
+
+// pending reports whether c holds a sealed blob that is not stored yet.
+func (c *sealedOnce) pending() bool { return c != nil && c.v != nil && c.sealed != nil }
 
 // settled records that the kept blob is now referenced, or may be (a
 // commit that failed without saying whether it happened): it must not be
@@ -1469,14 +1539,27 @@ func (c *sealedOnce) keep(ctx context.Context, e *Engine, arn string, v *version
 func (c *sealedOnce) settled() {
 	if c != nil {
 		c.v = nil
+		c.release()
 	}
 }
 
-// discard deletes the kept blob, which no record refers to.
+// discard deletes the kept blob, which no record refers to, if it was
+// stored, and forgets it.
 func (c *sealedOnce) discard(ctx context.Context, e *Engine) {
 	if c != nil && c.v != nil {
-		e.deleteBlobs(ctx, []*versionMeta{c.v})
+		if c.sealed == nil {
+			e.deleteBlobs(ctx, []*versionMeta{c.v})
+		}
 		c.v = nil
+		c.release()
+	}
+}
+
+// release returns the buffer of a sealed blob not stored.
+func (c *sealedOnce) release() {
+	if c.sealed != nil {
+		putSealScratch(c.sealed)
+		c.sealed = nil
 	}
 }
 
@@ -1531,7 +1614,7 @@ func (e *Engine) putSecretValue(ctx context.Context, in *PutSecretValueInput) (*
 			return false, err
 		}
 		if !res.replay {
-			if err := e.commit(ctx, key, cur, res.meta); err != nil {
+			if err := e.commitWith(ctx, key, cur, res.meta, once); err != nil {
 				if !definitelyFailed(err) {
 					once.settled()
 				}
@@ -1629,7 +1712,7 @@ func (e *Engine) updateSecret(ctx context.Context, in *UpdateSecretInput) (*Upda
 			return nil
 		}
 		next.LastChanged = now
-		if err := e.commit(ctx, key, cur, next, written...); err != nil {
+		if err := e.commitWith(ctx, key, cur, next, once, written...); err != nil {
 			if !definitelyFailed(err) {
 				once.settled()
 			}
@@ -1665,7 +1748,7 @@ func (e *Engine) reencrypt(ctx context.Context, s *secretMeta) (written, obsolet
 		if err != nil {
 			return written, nil, err
 		}
-		nv, err := e.writeValue(ctx, s, v, plain)
+		nv, err := e.writeValue(ctx, s, v, plain, nil)
 		clear(plain)
 		if err != nil {
 			return written, nil, err

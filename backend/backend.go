@@ -11,10 +11,11 @@
 //   - Blobs: immutable byte strings written once under a fresh key chosen by
 //     the caller, read by key and deleted by key.
 //
-// The engine always writes a blob before the record that refers to it, and
-// changes a record before it deletes a blob the record no longer refers to. A
-// crash can therefore leave an unreferenced blob behind, never a record that
-// points at nothing; the engine sweeps such orphans.
+// The engine always writes a blob before the record that refers to it, or
+// both in one write (RecordBlobPutter), and changes a record before it
+// deletes a blob the record no longer refers to. A crash can therefore leave
+// an unreferenced blob behind, never a record that points at nothing; the
+// engine sweeps such orphans.
 //
 // Every backend, including one written outside this module, should pass the
 // conformance suite in package backendtest from a TestConformance function.

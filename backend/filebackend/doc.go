@@ -35,20 +35,24 @@
 // writes data only, not the file's metadata (nor, on a journaled file
 // system, a journal commit).
 //
-// PutBlob appends the blob to the log and returns without flushing it: the
-// flush of the next record write covers it, since an fdatasync makes
-// everything written to the log before it durable (and a log is flushed
-// before anything is appended to the next one). The engine writes a value's blob, and waits for PutBlob to
-// return, before it writes the record that refers to it, so data is
-// durable before the metadata that points to it. DeleteBlob appends
-// nothing itself: the Backend holds the deletion, no longer finds the blob,
-// and appends the deletion with its next append, in the same write (the
-// engine's next record write, or Close; a Backend holding 64 appends them
-// at once), so that a Put that prunes a version costs two appends rather
-// than three. Other Backends find the blob until then. Deletions are not
-// flushed either: the engine deletes only blobs no durable record refers
-// to, so a deletion that a crash or power loss undoes leaves an orphan,
-// which a sweep removes, never a dangling reference.
+// PutRecordBlob (backend.RecordBlobPutter), which the engine uses to store
+// a new version's value with the secret's record, appends the blob's entry
+// and the record's in one write, followed by one flush: a Put is one append
+// and one fdatasync. PutBlob, which the engine still uses for other blobs,
+// appends the blob to the log and returns without flushing it: the flush
+// of the next record write covers it, since an fdatasync makes everything
+// written to the log before it durable (and a log is flushed before
+// anything is appended to the next one). The engine writes such a blob,
+// and waits for PutBlob to return, before it writes the record that refers
+// to it, so data is durable before the metadata that points to it.
+// DeleteBlob appends nothing itself: the Backend holds the deletion, no
+// longer finds the blob, and appends the deletion with its next append, in
+// the same write (the engine's next record write, or Close; a Backend
+// holding 64 appends them at once), so that a Put that prunes a version is
+// still one append. Other Backends find the blob until then. Deletions are
+// not flushed either: the engine deletes only blobs no durable record
+// refers to, so a deletion that a crash or power loss undoes leaves an
+// orphan, which a sweep removes, never a dangling reference.
 //
 // If flushing the log fails, that write and every later one fail, until
 // the store is opened again: a failed fsync may have dropped the data it

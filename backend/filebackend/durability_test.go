@@ -159,6 +159,15 @@ func TestWriteOrderLog(t *testing.T) {
 	rev, err = b.UpdateRecord(ctx, "secret/a", rev, []byte("two"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"append wal", "sync wal"}, fbOps(tr.take()), "UpdateRecord")
+	// A blob and the record that refers to it: one append, one fdatasync.
+	rev, err = b.PutRecordBlob(ctx, "secret/a", rev, []byte("three"), "v1/with-record", []byte("sealed"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"append wal", "sync wal"}, fbOps(tr.take()), "PutRecordBlob")
+	_, err = b.PutRecordBlob(ctx, "secret/a", rev+1, []byte("lost"), "v1/lost", []byte("sealed"))
+	require.ErrorIs(t, err, backend.ErrConflict)
+	assert.Empty(t, fbOps(tr.take()), "PutRecordBlob that lost")
+	_, err = b.GetBlob(ctx, "v1/lost")
+	require.ErrorIs(t, err, backend.ErrNotFound, "the blob of a PutRecordBlob that lost")
 	_, err = b.ListRecords(ctx, "", "", 10)
 	require.NoError(t, err)
 	assert.Empty(t, fbOps(tr.take()), "ListRecords with the log synced")
@@ -173,6 +182,7 @@ func TestWriteOrderLog(t *testing.T) {
 	// write as that append's own entry.
 	require.NoError(t, b.DeleteBlob(ctx, "v1/blob"))
 	require.NoError(t, b.DeleteBlob(ctx, "v1/other"))
+	require.NoError(t, b.DeleteBlob(ctx, "v1/with-record"))
 	assert.Empty(t, fbOps(tr.take()), "DeleteBlob")
 	_, err = b.UpdateRecord(ctx, "secret/a", rev+1, []byte("lost"))
 	require.ErrorIs(t, err, backend.ErrConflict)
@@ -196,8 +206,9 @@ func TestWriteOrderLog(t *testing.T) {
 	require.GreaterOrEqual(t, len(ops), len(want))
 	assert.Equal(t, want, ops[:len(want)], "Close: sealing")
 	ops = ops[len(want):]
-	// secret/a, secret/b, v1/kept: three files written; v1/blob and
-	// v1/other, put and deleted in the same log, have no file. Then one
+	// secret/a, secret/b, v1/kept: three files written; v1/blob,
+	// v1/other and v1/with-record, put and deleted in the same log, have
+	// no file. Then one
 	// flush of them all (syncfs on Linux) before the log is removed.
 	assert.Equal(t, []string{"write records", "write blobs", "write records",
 		"flush wal", "remove wal", "dirsync wal"}, ops, "Close: checkpoint")

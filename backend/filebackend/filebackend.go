@@ -21,7 +21,10 @@ import (
 	"github.com/secretstore/secretstore/backend"
 )
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend          = (*Backend)(nil)
+	_ backend.RecordBlobPutter = (*Backend)(nil)
+)
 
 // ErrCorrupt reports a file of the store whose content is damaged: a bad
 // checksum, a bad length, a truncation, or a header naming another key. The
@@ -1053,6 +1056,46 @@ func (b *Backend) syncBlobs() error {
 		return fmt.Errorf("filebackend: %w", err)
 	}
 	return nil
+}
+
+// PutRecordBlob implements [backend.RecordBlobPutter]: in a store of
+// format 2 the blob's entry and the record's are appended to the log in one
+// write and made durable by one fdatasync. In a store of format 1 it is
+// PutBlob then the record write, and the blob is removed again if the
+// record write fails with a sentinel error.
+func (b *Backend) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if b.wal != nil {
+		end, err := b.begin()
+		if err != nil {
+			return 0, err
+		}
+		defer end()
+		if err := checkWrite(key, data); err != nil {
+			return 0, err
+		}
+		if err := checkWrite(blobKey, blob); err != nil {
+			return 0, err
+		}
+		return b.wal.putRecordBlob(ctx, key, revision != 0, revision, data, blobKey, blob)
+	}
+	if err := checkWrite(key, data); err != nil {
+		return 0, err
+	}
+	if err := b.PutBlob(ctx, blobKey, blob); err != nil {
+		return 0, err
+	}
+	rev, err := b.putRecord(ctx, key, revision != 0, revision, data)
+	if err != nil && (errors.Is(err, backend.ErrExists) || errors.Is(err, backend.ErrConflict) || errors.Is(err, backend.ErrNotFound)) {
+		if derr := b.DeleteBlob(context.WithoutCancel(ctx), blobKey); derr != nil {
+			// The record did not change; the blob is an orphan,
+			// which a sweep removes.
+			return 0, errors.Join(err, derr)
+		}
+	}
+	return rev, err
 }
 
 // DeleteRecord implements [backend.Backend.DeleteRecord].

@@ -798,10 +798,11 @@ func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 	return w.blobFile(key)
 }
 
-// append appends the entry that build returns to the current log, after
-// the blob deletions this Backend holds, in one write, holding the append
-// lock and with the index up to date, and returns the log and the offset
-// the write ends at. build returns an error to append nothing; a nil build
+// append appends the entries that build adds to the slice it is given
+// (one or two) to the current log, after the blob deletions this Backend
+// holds, in one write, holding the append lock and with the index up to
+// date, and returns the log and the offset the write ends at. build
+// returns an error to append nothing; a nil build
 // appends only the deletions held (g is nil if there were none). What is
 // appended is readable when append returns, and not yet durable: see
 // syncTo.
@@ -811,7 +812,7 @@ func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 // it, and wakes each when its entry is written: the lock then passes
 // between goroutines, and the flock between processes, once per group
 // rather than once per append, and the index is brought up to date once.
-func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logGen, int64, error) {
+func (w *wal) append(ctx context.Context, build func([]logEntry) ([]logEntry, error)) (*logGen, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -853,7 +854,7 @@ func (w *wal) append(ctx context.Context, build func() (logEntry, error)) (*logG
 
 // appendReq is an append, done by its own goroutine or by the leader.
 type appendReq struct {
-	build func() (logEntry, error)
+	build func([]logEntry) ([]logEntry, error)
 	state atomic.Int32  // reqQueued, then reqTaken or reqCancelled
 	done  chan struct{} // closed when a leader has done the append, or handed over (lead)
 	lead  bool          // the request's goroutine is to lead
@@ -951,7 +952,7 @@ func (w *wal) handOver() {
 // appendLocked is one append once the locks are held; fresh says the
 // index is up to date already (the leader appended since it took the
 // locks). It reports whether the current log is due to be sealed.
-func (w *wal) appendLocked(build func() (logEntry, error), fresh bool) (g *logGen, end int64, seal bool, err error) {
+func (w *wal) appendLocked(build func([]logEntry) ([]logEntry, error), fresh bool) (g *logGen, end int64, seal bool, err error) {
 	if err := w.failed(); err != nil {
 		return nil, 0, false, err
 	}
@@ -971,11 +972,10 @@ func (w *wal) appendLocked(build func() (logEntry, error), fresh bool) (g *logGe
 	}
 	var own []logEntry
 	if build != nil {
-		e, err := build()
-		if err != nil {
+		var ownBuf [2]logEntry
+		if own, err = build(ownBuf[:0]); err != nil {
 			return nil, 0, false, err
 		}
-		own = []logEntry{e}
 	}
 	held := w.takeHeld()
 	entries := make([]logEntry, 0, len(held)+len(own))
@@ -1623,19 +1623,69 @@ func (w *wal) syncRead(from *logGen, upTo int64, readErr error) error {
 // durable before it returns.
 func (w *wal) putRecord(ctx context.Context, key string, update bool, revision uint64, data []byte) (uint64, error) {
 	var rev uint64
-	g, end, err := w.append(ctx, func() (logEntry, error) {
-		cur, err := w.recordRevision(key)
-		switch {
-		case err == nil && !update:
-			return logEntry{}, backend.ErrExists
-		case err == nil && cur != revision:
-			return logEntry{}, backend.ErrConflict
-		case errors.Is(err, backend.ErrNotFound) && !update:
-		case err != nil:
-			return logEntry{}, err
+	g, end, err := w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
+		e, err := w.recordEntry(key, update, revision, data)
+		if err != nil {
+			return nil, err
 		}
-		rev = newRevision(cur)
-		return logEntry{kind: kindRecordPut, rev: rev, key: key, data: data}, nil
+		rev = e.rev
+		return append(dst, e), nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := w.syncTo(g, end); err != nil {
+		return 0, err
+	}
+	return rev, nil
+}
+
+// recordEntry returns the entry that writes data under key if the
+// record's current state is the expected one: absent if !update, else at
+// revision. The append lock is held and the index up to date.
+func (w *wal) recordEntry(key string, update bool, revision uint64, data []byte) (logEntry, error) {
+	cur, err := w.recordRevision(key)
+	switch {
+	case err == nil && !update:
+		return logEntry{}, backend.ErrExists
+	case err == nil && cur != revision:
+		return logEntry{}, backend.ErrConflict
+	case errors.Is(err, backend.ErrNotFound) && !update:
+	case err != nil:
+		return logEntry{}, err
+	}
+	return logEntry{kind: kindRecordPut, rev: newRevision(cur), key: key, data: data}, nil
+}
+
+// putRecordBlob is PutRecordBlob of a format 2 store: the blob's entry and
+// the record's, appended together once the blob does not exist and the
+// record's state is the expected one, and durable before it returns.
+func (w *wal) putRecordBlob(ctx context.Context, key string, update bool, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	if w.deletionHeld(blobKey) {
+		// The blob was deleted and is put again: the deletion goes first.
+		if err := w.flushHeld(ctx); err != nil {
+			return 0, err
+		}
+	}
+	st, err := w.statBlob(blobKey)
+	if err != nil {
+		return 0, err
+	}
+	var rev uint64
+	g, end, err := w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
+		ok, err := w.blobExists(blobKey, st)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return nil, backend.ErrExists
+		}
+		e, err := w.recordEntry(key, update, revision, data)
+		if err != nil {
+			return nil, err
+		}
+		rev = e.rev
+		return append(dst, logEntry{kind: kindBlobPut, key: blobKey, data: blob}, e), nil
 	})
 	if err != nil {
 		return 0, err
@@ -1648,15 +1698,15 @@ func (w *wal) putRecord(ctx context.Context, key string, update bool, revision u
 
 // deleteRecord is DeleteRecord of a format 2 store.
 func (w *wal) deleteRecord(ctx context.Context, key string, revision uint64) error {
-	g, end, err := w.append(ctx, func() (logEntry, error) {
+	g, end, err := w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
 		cur, err := w.recordRevision(key)
 		if err != nil {
-			return logEntry{}, err
+			return nil, err
 		}
 		if cur != revision {
-			return logEntry{}, backend.ErrConflict
+			return nil, backend.ErrConflict
 		}
-		return logEntry{kind: kindRecordDelete, key: key}, nil
+		return append(dst, logEntry{kind: kindRecordDelete, key: key}), nil
 	})
 	if err != nil {
 		return err
@@ -1680,15 +1730,15 @@ func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = w.append(ctx, func() (logEntry, error) {
+	_, _, err = w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
 		ok, err := w.blobExists(key, st)
 		if err != nil {
-			return logEntry{}, err
+			return nil, err
 		}
 		if ok {
-			return logEntry{}, backend.ErrExists
+			return nil, backend.ErrExists
 		}
-		return logEntry{kind: kindBlobPut, key: key, data: data}, nil
+		return append(dst, logEntry{kind: kindBlobPut, key: key, data: data}), nil
 	})
 	return err
 }
