@@ -107,6 +107,12 @@ func Run(t *testing.T, h Harness) {
 		}
 		testRecordBlobGetter(t, h)
 	})
+	t.Run("RecordBlobPutter", func(t *testing.T) {
+		if _, ok := newBackend(t, h).(backend.RecordBlobPutter); !ok {
+			t.Skip("the backend is not a backend.RecordBlobPutter")
+		}
+		testRecordBlobPutter(t, h)
+	})
 	t.Run("OrphanSweep", func(t *testing.T) { testOrphanSweep(t, h) })
 	t.Run("EngineRoundTrip", func(t *testing.T) { testEngineRoundTrip(t, h) })
 }
@@ -723,6 +729,555 @@ func testRecordBlobGetter(t *testing.T, h Harness) {
 	require.NoError(t, b.Close())
 	_, _, err = g.GetRecordBlob(ctx, "rec", rev2, "blob")
 	assert.ErrorIs(t, err, backend.ErrClosed, "after Close")
+}
+
+// putter returns b as a backend.RecordBlobPutter, failing the test if it is
+// not one (a handle from Harness.Reopen must be one when the first is).
+func putter(t *testing.T, b backend.Backend) backend.RecordBlobPutter {
+	t.Helper()
+	p, ok := b.(backend.RecordBlobPutter)
+	require.True(t, ok, "%T is not a backend.RecordBlobPutter", b)
+	return p
+}
+
+// mustPut calls PutRecordBlob and fails the test unless it succeeds with a
+// nonzero revision.
+func mustPut(t *testing.T, p backend.RecordBlobPutter, key string, rev uint64, data []byte, blobKey string, blob []byte) uint64 {
+	t.Helper()
+	newRev, err := p.PutRecordBlob(t.Context(), key, rev, data, blobKey, blob)
+	require.NoError(t, err, "PutRecordBlob(%q, %d, blob %q)", key, rev, blobKey)
+	require.NotZero(t, newRev, "PutRecordBlob(%q, %d, blob %q) returned revision 0", key, rev, blobKey)
+	return newRev
+}
+
+// assertBlobKeys checks that ListBlobs lists exactly want (in ascending
+// order), so that a blob a failed call stored shows up however it is named.
+func assertBlobKeys(t *testing.T, b backend.Backend, what string, want ...string) {
+	t.Helper()
+	got, err := b.ListBlobs(t.Context(), "", 1000)
+	if !assert.NoError(t, err, "ListBlobs %s", what) {
+		return
+	}
+	if len(want) == 0 {
+		assert.Empty(t, got, "ListBlobs %s", what)
+	} else {
+		assert.Equal(t, want, got, "ListBlobs %s", what)
+	}
+}
+
+// testRecordBlobPutter checks PutRecordBlob against PutBlob, CreateRecord
+// and UpdateRecord: when it succeeds both writes happened, and when it
+// returns a sentinel error (or the context is done, or the backend closed)
+// neither did.
+func testRecordBlobPutter(t *testing.T, h Harness) {
+	newPutter := func(t *testing.T) (backend.Backend, backend.RecordBlobPutter) {
+		b := newBackend(t, h)
+		return b, putter(t, b)
+	}
+
+	t.Run("Create", func(t *testing.T) {
+		b, p := newPutter(t)
+		data, blob := []byte("record v1"), randomBytes(1500, 11)
+		rev := mustPut(t, p, "rec", 0, data, "blob/1", blob)
+		assertRecord(t, b, "rec", rev, data)
+		assertBlob(t, b, "blob/1", blob)
+		assertBlobKeys(t, b, "after a create with a blob", "blob/1")
+		recs, err := b.ListRecords(t.Context(), "", "", 10)
+		require.NoError(t, err)
+		assert.Equal(t, []backend.Record{{Key: "rec", Revision: rev, Data: data}}, recs, "ListRecords after a create with a blob")
+
+		// The revision returned is the record's: UpdateRecord takes it.
+		rev2 := mustUpdate(t, b, "rec", rev, []byte("record v2"))
+		assert.NotEqual(t, rev, rev2, "UpdateRecord after PutRecordBlob kept the revision")
+	})
+
+	t.Run("Update", func(t *testing.T) {
+		b, p := newPutter(t)
+		rev1 := mustCreate(t, b, "rec", []byte("v1"))
+		blob1, blob2 := randomBytes(700, 12), randomBytes(900, 13)
+		rev2 := mustPut(t, p, "rec", rev1, []byte("v2"), "blob/1", blob1)
+		assert.NotEqual(t, rev1, rev2, "PutRecordBlob update kept the revision")
+		assertRecord(t, b, "rec", rev2, []byte("v2"))
+		assertBlob(t, b, "blob/1", blob1)
+
+		rev3 := mustPut(t, p, "rec", rev2, []byte("v3"), "blob/2", blob2)
+		assert.NotContains(t, []uint64{rev1, rev2}, rev3, "second PutRecordBlob update reuses a revision")
+		assertRecord(t, b, "rec", rev3, []byte("v3"))
+		assertBlob(t, b, "blob/2", blob2)
+		assertBlob(t, b, "blob/1", blob1) // the record's old blob stays
+		assertBlobKeys(t, b, "after two updates with a blob", "blob/1", "blob/2")
+
+		got, err := b.GetRecord(t.Context(), "rec", rev2)
+		require.NoError(t, err)
+		assert.Equal(t, rev3, got.Revision, "GetRecord with the revision PutRecordBlob replaced")
+		assert.Equal(t, []byte("v3"), got.Data, "GetRecord with the revision PutRecordBlob replaced")
+		rev4 := mustUpdate(t, b, "rec", rev3, []byte("v4"))
+		assertRecord(t, b, "rec", rev4, []byte("v4"))
+	})
+
+	t.Run("SameKey", func(t *testing.T) {
+		// Records and blobs are apart: a record and its blob may share a
+		// key (and a backend's shard, or lock, or file).
+		b, p := newPutter(t)
+		rev := mustPut(t, p, "k", 0, []byte("record"), "k", []byte("blob"))
+		assertRecord(t, b, "k", rev, []byte("record"))
+		assertBlob(t, b, "k", []byte("blob"))
+		_, err := p.PutRecordBlob(t.Context(), "k", rev, []byte("changed"), "k", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob with the key of its record's existing blob")
+		rev2 := mustPut(t, p, "k2", 0, []byte("record 2"), "k2", []byte("blob 2"))
+		rev3 := mustPut(t, p, "k", rev, []byte("v2"), "k3", []byte("blob 3"))
+		assertRecord(t, b, "k", rev3, []byte("v2"))
+		assertRecord(t, b, "k2", rev2, []byte("record 2"))
+		assertBlob(t, b, "k", []byte("blob"))
+		assertBlobKeys(t, b, "after puts with shared keys", "k", "k2", "k3")
+	})
+
+	t.Run("CreateExisting", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		rev := mustCreate(t, b, "rec", []byte("first"))
+		_, err := p.PutRecordBlob(ctx, "rec", 0, []byte("second"), "blob/1", []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob creating a record that CreateRecord made")
+		assertRecord(t, b, "rec", rev, []byte("first"))
+		assertNoBlob(t, b, "blob/1")
+
+		rev2 := mustPut(t, p, "rec2", 0, []byte("first"), "blob/2", []byte("kept"))
+		_, err = p.PutRecordBlob(ctx, "rec2", 0, []byte("second"), "blob/3", []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob creating a record that PutRecordBlob made")
+		assertRecord(t, b, "rec2", rev2, []byte("first"))
+		assertNoBlob(t, b, "blob/3")
+		assertBlobKeys(t, b, "after creates of existing records", "blob/2")
+	})
+
+	t.Run("UpdateMissing", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		mustCreate(t, b, "other", []byte("x"))
+		_, err := p.PutRecordBlob(ctx, "missing", 1, []byte("data"), "blob/1", []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrNotFound, "PutRecordBlob updating a record that never existed")
+		assertNoRecord(t, b, "missing")
+		assertNoBlob(t, b, "blob/1")
+
+		rev := mustPut(t, p, "deleted", 0, []byte("x"), "blob/2", []byte("kept"))
+		require.NoError(t, b.DeleteRecord(ctx, "deleted", rev))
+		_, err = p.PutRecordBlob(ctx, "deleted", rev, []byte("data"), "blob/3", []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrNotFound, "PutRecordBlob updating a deleted record with its last revision")
+		assertNoRecord(t, b, "deleted")
+		assertNoBlob(t, b, "blob/3")
+		assertBlobKeys(t, b, "after updates of missing records", "blob/2")
+	})
+
+	t.Run("StaleRevision", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		rev1 := mustPut(t, p, "rec", 0, []byte("v1"), "blob/1", []byte("b1"))
+		rev2 := mustUpdate(t, b, "rec", rev1, []byte("v2"))
+		for i, stale := range []uint64{rev1, rev2 + 1000} {
+			blobKey := fmt.Sprintf("blob/lost%d", i)
+			_, err := p.PutRecordBlob(ctx, "rec", stale, []byte("lost"), blobKey, []byte("lost"))
+			assert.ErrorIs(t, err, backend.ErrConflict, "PutRecordBlob with revision %d, current %d", stale, rev2)
+			assertNoBlob(t, b, blobKey)
+		}
+		assertRecord(t, b, "rec", rev2, []byte("v2"))
+		assertBlobKeys(t, b, "after updates with stale revisions", "blob/1")
+	})
+
+	t.Run("BlobExists", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		require.NoError(t, b.PutBlob(ctx, "blob", []byte("existing")))
+		rev := mustCreate(t, b, "rec", []byte("v1"))
+
+		_, err := p.PutRecordBlob(ctx, "new", 0, []byte("new"), "blob", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob creating a record with an existing blob's key")
+		assertNoRecord(t, b, "new")
+		_, err = p.PutRecordBlob(ctx, "rec", rev, []byte("v2"), "blob", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob updating a record with an existing blob's key")
+		assertRecord(t, b, "rec", rev, []byte("v1"))
+		assertBlob(t, b, "blob", []byte("existing"))
+
+		// A blob that PutRecordBlob stored is as immutable.
+		rev2 := mustPut(t, p, "rec", rev, []byte("v2"), "blob/2", []byte("second"))
+		_, err = p.PutRecordBlob(ctx, "rec", rev2, []byte("v3"), "blob/2", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob with the key of a blob PutRecordBlob stored")
+		_, err = p.PutRecordBlob(ctx, "new", 0, []byte("new"), "blob/2", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "PutRecordBlob creating a record with the key of a blob PutRecordBlob stored")
+		assertNoRecord(t, b, "new")
+		assertRecord(t, b, "rec", rev2, []byte("v2"))
+		assertBlob(t, b, "blob/2", []byte("second"))
+
+		// The revision the failed calls named is still the record's.
+		rev3 := mustPut(t, p, "rec", rev2, []byte("v3"), "blob/3", []byte("third"))
+		assertRecord(t, b, "rec", rev3, []byte("v3"))
+		assertBlobKeys(t, b, "after puts with existing blob keys", "blob", "blob/2", "blob/3")
+	})
+
+	t.Run("EmptyData", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		// checkEmpty checks that the record and the blob read back as
+		// non-nil empty slices: a nil record Data means "your copy is
+		// current".
+		checkEmpty := func(t *testing.T, rev, known uint64, blobKey string) {
+			t.Helper()
+			got, err := b.GetRecord(ctx, "rec", known)
+			if assert.NoError(t, err, "GetRecord of an empty record") {
+				assert.Equal(t, rev, got.Revision, "GetRecord of an empty record")
+				assert.NotNil(t, got.Data, "empty record read with known revision %d returned nil Data", known)
+				assert.Empty(t, got.Data, "GetRecord of an empty record")
+			}
+			blob, err := b.GetBlob(ctx, blobKey)
+			if assert.NoError(t, err, "GetBlob(%q) of an empty blob", blobKey) {
+				assert.NotNil(t, blob, "GetBlob(%q) of an empty blob returned nil", blobKey)
+				assert.Empty(t, blob, "GetBlob(%q) of an empty blob", blobKey)
+			}
+			if v, ok := b.(backend.BlobViewer); ok {
+				blob, err := v.ViewBlob(ctx, blobKey)
+				if assert.NoError(t, err, "ViewBlob(%q) of an empty blob", blobKey) {
+					assert.NotNil(t, blob, "ViewBlob(%q) of an empty blob returned nil", blobKey)
+					assert.Empty(t, blob, "ViewBlob(%q) of an empty blob", blobKey)
+				}
+			}
+		}
+		rev1 := mustPut(t, p, "rec", 0, []byte{}, "blob/1", []byte{})
+		checkEmpty(t, rev1, 0, "blob/1")
+		rev2 := mustPut(t, p, "rec", rev1, []byte{}, "blob/2", []byte{})
+		checkEmpty(t, rev2, 0, "blob/2")
+		checkEmpty(t, rev2, rev1, "blob/2")
+		assertBlobKeys(t, b, "after puts of empty blobs", "blob/1", "blob/2")
+	})
+
+	t.Run("CopyIsolation", func(t *testing.T) {
+		b, p := newPutter(t)
+		data, blob := []byte("original"), []byte("original blob")
+		rev := mustPut(t, p, "rec", 0, data, "blob/1", blob)
+		copy(data, "MUTATED!")
+		copy(blob, "MUTATED!")
+		assertRecord(t, b, "rec", rev, []byte("original"))
+		assertBlob(t, b, "blob/1", []byte("original blob"))
+
+		data, blob = []byte("updated"), []byte("updated blob")
+		rev = mustPut(t, p, "rec", rev, data, "blob/2", blob)
+		copy(data, "MUTATED")
+		copy(blob, "MUTATED!")
+		assertRecord(t, b, "rec", rev, []byte("updated"))
+		assertBlob(t, b, "blob/2", []byte("updated blob"))
+	})
+
+	t.Run("LargeValues", func(t *testing.T) {
+		const size = 1 << 20
+		b, p := newPutter(t)
+		data, blob := randomBytes(size, 14), randomBytes(size, 15)
+		rev := mustPut(t, p, "rec", 0, data, "blob", blob)
+		got, err := b.GetRecord(t.Context(), "rec", 0)
+		require.NoError(t, err)
+		assert.Equal(t, rev, got.Revision)
+		assert.True(t, bytes.Equal(data, got.Data), "1 MiB record differs after PutRecordBlob: got %d bytes", len(got.Data))
+		gotBlob, err := b.GetBlob(t.Context(), "blob")
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(blob, gotBlob), "1 MiB blob differs after PutRecordBlob: got %d bytes", len(gotBlob))
+	})
+
+	t.Run("RevisionsNeverReused", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		seen := map[uint64]string{}
+		note := func(rev uint64, what string) {
+			t.Helper()
+			if prev, ok := seen[rev]; ok {
+				t.Fatalf("%s: got revision %d, already given to %s", what, rev, prev)
+			}
+			seen[rev] = what
+		}
+		n := 0
+		freshBlob := func() string { n++; return fmt.Sprintf("blob/%03d", n) }
+		var (
+			oldRevs []uint64 // the revisions the record had
+			stored  []string // the blobs stored
+			lost    []string // the blobs of puts that failed
+		)
+		for life := range 3 {
+			blobKey := freshBlob()
+			rev := mustPut(t, p, "k", 0, []byte("created"), blobKey, []byte(blobKey))
+			stored = append(stored, blobKey)
+			note(rev, fmt.Sprintf("PutRecordBlob create #%d", life))
+			for i := range 3 {
+				// A revision from an earlier content of the key, in this
+				// life or an earlier one, must not match the current one.
+				for _, old := range oldRevs {
+					blobKey := freshBlob()
+					_, err := p.PutRecordBlob(ctx, "k", old, []byte("stale"), blobKey, []byte("stale"))
+					assert.ErrorIs(t, err, backend.ErrConflict, "PutRecordBlob with old revision %d, current %d", old, rev)
+					lost = append(lost, blobKey)
+				}
+				data := fmt.Appendf(nil, "life %d update %d", life, i)
+				var newRev uint64
+				if i == 1 {
+					newRev = mustUpdate(t, b, "k", rev, data)
+					note(newRev, fmt.Sprintf("life %d UpdateRecord %d", life, i))
+				} else {
+					blobKey := freshBlob()
+					newRev = mustPut(t, p, "k", rev, data, blobKey, []byte(blobKey))
+					stored = append(stored, blobKey)
+					note(newRev, fmt.Sprintf("life %d PutRecordBlob update %d", life, i))
+				}
+				oldRevs = append(oldRevs, rev)
+				rev = newRev
+				assertRecord(t, b, "k", rev, data)
+			}
+			require.NoError(t, b.DeleteRecord(ctx, "k", rev))
+			oldRevs = append(oldRevs, rev)
+		}
+		for _, k := range lost {
+			assertNoBlob(t, b, k)
+		}
+		assertBlobKeys(t, b, "after puts with old revisions", stored...)
+	})
+
+	t.Run("ContextCancellation", func(t *testing.T) {
+		cases := []struct {
+			name string
+			ctx  func(t *testing.T) context.Context
+			want error
+		}{
+			{"Canceled", func(t *testing.T) context.Context {
+				ctx, cancel := context.WithCancel(t.Context())
+				cancel()
+				return ctx
+			}, context.Canceled},
+			{"DeadlineExceeded", func(t *testing.T) context.Context {
+				ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+				t.Cleanup(cancel)
+				return ctx
+			}, context.DeadlineExceeded},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				b, p := newPutter(t)
+				rev := mustCreate(t, b, "rec", []byte("original"))
+				done := tc.ctx(t)
+				_, err := p.PutRecordBlob(done, "new", 0, []byte("new"), "blob/new", []byte("new"))
+				assert.ErrorIs(t, err, tc.want, "PutRecordBlob creating")
+				_, err = p.PutRecordBlob(done, "rec", rev, []byte("changed"), "blob/changed", []byte("changed"))
+				assert.ErrorIs(t, err, tc.want, "PutRecordBlob updating")
+
+				// Neither call wrote anything.
+				assertNoRecord(t, b, "new")
+				assertRecord(t, b, "rec", rev, []byte("original"))
+				assertNoBlob(t, b, "blob/new")
+				assertNoBlob(t, b, "blob/changed")
+				assertBlobKeys(t, b, "after PutRecordBlob with a done context")
+			})
+		}
+	})
+
+	t.Run("UseAfterClose", func(t *testing.T) {
+		b, p := newPutter(t)
+		ctx := t.Context()
+		rev := mustCreate(t, b, "rec", []byte("data"))
+		var b2 backend.Backend
+		if h.Reopen != nil {
+			b2 = reopen(t, h, b)
+		}
+		require.NoError(t, b.Close())
+		_, err := p.PutRecordBlob(ctx, "new", 0, []byte("new"), "blob/new", []byte("new"))
+		assert.ErrorIs(t, err, backend.ErrClosed, "PutRecordBlob creating after Close")
+		_, err = p.PutRecordBlob(ctx, "rec", rev, []byte("changed"), "blob/changed", []byte("changed"))
+		assert.ErrorIs(t, err, backend.ErrClosed, "PutRecordBlob updating after Close")
+		if b2 != nil {
+			// The storage, seen through another handle, did not change.
+			assertNoRecord(t, b2, "new")
+			assertRecord(t, b2, "rec", rev, []byte("data"))
+			assertBlobKeys(t, b2, "through a second handle after PutRecordBlob on a closed one")
+		}
+	})
+
+	t.Run("AcrossHandles", func(t *testing.T) {
+		if h.Reopen == nil {
+			t.Skip("Harness.Reopen is nil")
+		}
+		b1, p1 := newPutter(t)
+		ctx := t.Context()
+		b2 := reopen(t, h, b1)
+		p2 := putter(t, b2)
+		blob1, blob2, blob3 := randomBytes(600, 16), randomBytes(700, 17), randomBytes(800, 18)
+
+		// Each handle sees the other's writes as soon as the call returns.
+		rev1 := mustPut(t, p1, "rec", 0, []byte("from b1"), "blob/1", blob1)
+		assertRecord(t, b2, "rec", rev1, []byte("from b1"))
+		assertBlob(t, b2, "blob/1", blob1)
+		rev2 := mustPut(t, p2, "rec", rev1, []byte("from b2"), "blob/2", blob2)
+		assertRecord(t, b1, "rec", rev2, []byte("from b2"))
+		assertBlob(t, b1, "blob/2", blob2)
+
+		// Compare-and-swap holds across handles.
+		_, err := p1.PutRecordBlob(ctx, "rec", rev1, []byte("lost"), "blob/lost1", []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrConflict, "b1 puts with the revision b2 replaced")
+		_, err = p1.PutRecordBlob(ctx, "rec", 0, []byte("lost"), "blob/lost2", []byte("lost"))
+		assert.ErrorIs(t, err, backend.ErrExists, "b1 creates the record b2 updated")
+		_, err = p1.PutRecordBlob(ctx, "rec", rev2, []byte("lost"), "blob/2", []byte("overwrite"))
+		assert.ErrorIs(t, err, backend.ErrExists, "b1 puts the blob b2 stored")
+		for _, hb := range []backend.Backend{b1, b2} {
+			assertRecord(t, hb, "rec", rev2, []byte("from b2"))
+			assertBlob(t, hb, "blob/2", blob2)
+			assertNoBlob(t, hb, "blob/lost1")
+			assertNoBlob(t, hb, "blob/lost2")
+		}
+
+		// What PutRecordBlob stored survives the handle's Close.
+		rev3 := mustPut(t, p1, "rec", rev2, []byte("before close"), "blob/3", blob3)
+		require.NoError(t, b1.Close())
+		assertRecord(t, b2, "rec", rev3, []byte("before close"))
+		assertBlob(t, b2, "blob/3", blob3)
+		assertBlobKeys(t, b2, "after puts through two handles", "blob/1", "blob/2", "blob/3")
+	})
+
+	t.Run("ConcurrentSafe", func(t *testing.T) { testRecordBlobPutterRace(t, h) })
+}
+
+// testRecordBlobPutterRace races goroutines that each put their own fresh
+// blob with the same record: a create, or an update from the same revision.
+// Exactly one may win each round, and the losers' blobs must not exist. With
+// Harness.Reopen, half the goroutines use a second handle. Then pairs of
+// goroutines put records and blobs with each other's keys, to catch a
+// backend that locks a record's and a blob's storage in an order that can
+// deadlock (it hangs until go test's -timeout).
+func testRecordBlobPutterRace(t *testing.T, h Harness) {
+	const (
+		goroutines = 8
+		rounds     = 10
+	)
+	handles := func(t *testing.T) []backend.Backend {
+		b := newBackend(t, h)
+		if h.Reopen == nil {
+			return []backend.Backend{b}
+		}
+		return []backend.Backend{b, reopen(t, h, b)}
+	}
+	// race has every goroutine put key with revision rev and a blob of
+	// its own, and checks that exactly one succeeded, that the others got
+	// loserErr and that only the winner's blob exists. It returns the
+	// winner's blob key.
+	race := func(t *testing.T, hs []backend.Backend, round int, key string, rev uint64, loserErr error) string {
+		t.Helper()
+		var (
+			wg   sync.WaitGroup
+			errs [goroutines]error
+			revs [goroutines]uint64
+		)
+		blobKey := func(g int) string { return fmt.Sprintf("blob/%s/%d/%d", key, round, g) }
+		data := func(g int) []byte { return fmt.Appendf(nil, "round %d goroutine %d", round, g) }
+		start := make(chan struct{})
+		for g := range goroutines {
+			p := putter(t, hs[g%len(hs)])
+			wg.Go(func() {
+				<-start
+				revs[g], errs[g] = p.PutRecordBlob(t.Context(), key, rev, data(g), blobKey(g), data(g))
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for g, err := range errs {
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Errorf("round %d: PutRecordBlob(%q, %d) of goroutines %d and %d both succeeded", round, key, rev, winner, g)
+				}
+				winner = g
+			case !errors.Is(err, loserErr):
+				t.Errorf("round %d: goroutine %d: PutRecordBlob(%q, %d) got %v, want %v", round, g, key, rev, err, loserErr)
+			}
+		}
+		require.GreaterOrEqual(t, winner, 0, "round %d: no PutRecordBlob(%q, %d) succeeded", round, key, rev)
+		for _, hb := range hs {
+			assertRecord(t, hb, key, revs[winner], data(winner))
+			for g := range goroutines {
+				if g == winner {
+					assertBlob(t, hb, blobKey(g), data(g))
+				} else {
+					_, err := hb.GetBlob(t.Context(), blobKey(g))
+					assert.ErrorIs(t, err, backend.ErrNotFound, "round %d: the blob of goroutine %d, which lost with %v", round, g, errs[g])
+				}
+			}
+		}
+		return blobKey(winner)
+	}
+
+	t.Run("Create", func(t *testing.T) {
+		hs := handles(t)
+		var winners []string
+		for round := range rounds {
+			winners = append(winners, race(t, hs, round, fmt.Sprintf("k%d", round), 0, backend.ErrExists))
+		}
+		slices.Sort(winners)
+		assertBlobKeys(t, hs[0], "after the races", winners...)
+	})
+
+	t.Run("Update", func(t *testing.T) {
+		hs := handles(t)
+		var winners []string
+		for round := range rounds {
+			key := fmt.Sprintf("k%d", round%2)
+			var rev uint64
+			if round < 2 {
+				rev = mustCreate(t, hs[0], key, []byte("created"))
+			} else {
+				rec, err := hs[0].GetRecord(t.Context(), key, 0)
+				require.NoError(t, err)
+				rev = rec.Revision
+			}
+			winners = append(winners, race(t, hs, round, key, rev, backend.ErrConflict))
+		}
+		slices.Sort(winners)
+		assertBlobKeys(t, hs[0], "after the races", winners...)
+	})
+
+	t.Run("CrossedKeys", func(t *testing.T) {
+		const (
+			rounds = 1000
+			pairs  = 4
+		)
+		b := newBackend(t, h)
+		p := putter(t, b)
+		// In each round, the goroutines of a pair start together and put
+		// record x<round>/<pair> with blob y<round>/<pair>, and record
+		// y<round>/<pair> with blob x<round>/<pair>.
+		keys := func(round, g int) (record, blob string) {
+			x, y := fmt.Sprintf("x%d/%d", round, g/2), fmt.Sprintf("y%d/%d", round, g/2)
+			if g%2 == 1 {
+				return y, x
+			}
+			return x, y
+		}
+		for round := range rounds {
+			var (
+				wg   sync.WaitGroup
+				errs [2 * pairs]error
+			)
+			start := make(chan struct{})
+			for g := range 2 * pairs {
+				rk, bk := keys(round, g)
+				wg.Go(func() {
+					<-start
+					_, errs[g] = p.PutRecordBlob(t.Context(), rk, 0, []byte(rk), bk, []byte(bk))
+				})
+			}
+			close(start)
+			wg.Wait()
+			for g, err := range errs {
+				rk, bk := keys(round, g)
+				if !assert.NoError(t, err, "PutRecordBlob(%q, blob %q)", rk, bk) {
+					continue
+				}
+				got, err := b.GetRecord(t.Context(), rk, 0)
+				if assert.NoError(t, err, "GetRecord(%q)", rk) {
+					assert.Equal(t, []byte(rk), got.Data, "GetRecord(%q)", rk)
+				}
+				assertBlob(t, b, bk, []byte(bk))
+			}
+		}
+	})
 }
 
 // randomBytes returns n bytes from a fixed-seed generator.
