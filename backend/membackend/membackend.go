@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.BlobViewer = (*Backend)(nil)
+	_ backend.Backend          = (*Backend)(nil)
+	_ backend.BlobViewer       = (*Backend)(nil)
+	_ backend.RecordBlobPutter = (*Backend)(nil)
 )
 
 // Backend is an in-memory [backend.Backend]. It is safe for concurrent use.
@@ -67,7 +68,12 @@ func New() *Backend {
 }
 
 func (b *Backend) shard(key string) *shard {
-	return &b.shards[maphash.String(b.seed, key)%shardCount]
+	return &b.shards[b.shardIndex(key)]
+}
+
+// shardIndex returns the index of the shard that holds key.
+func (b *Backend) shardIndex(key string) uint64 {
+	return maphash.String(b.seed, key) % shardCount
 }
 
 // clone returns a copy of b that is never nil: an empty b gives an empty,
@@ -222,6 +228,47 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	}
 	sh.blobs[key] = c
 	return nil
+}
+
+// PutRecordBlob implements [backend.RecordBlobPutter]: PutBlob and
+// CreateRecord (revision 0) or UpdateRecord as one write. It holds the locks
+// of the blob's and the record's shards, taken in shard order (once when
+// they are the same shard) so that two calls cannot deadlock, while it
+// checks both keys and stores both, so that either both are stored or,
+// with an error, neither is.
+func (b *Backend) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c, cb := clone(data), clone(blob)
+	ri, bi := b.shardIndex(key), b.shardIndex(blobKey)
+	lo, hi := min(ri, bi), max(ri, bi)
+	b.shards[lo].mu.Lock()
+	defer b.shards[lo].mu.Unlock()
+	if hi != lo {
+		b.shards[hi].mu.Lock()
+		defer b.shards[hi].mu.Unlock()
+	}
+	rs, bs := &b.shards[ri], &b.shards[bi]
+	if rs.closed || bs.closed {
+		return 0, backend.ErrClosed
+	}
+	if _, ok := bs.blobs[blobKey]; ok {
+		return 0, backend.ErrExists
+	}
+	r, ok := rs.records[key]
+	switch {
+	case revision == 0 && ok:
+		return 0, backend.ErrExists
+	case revision != 0 && !ok:
+		return 0, backend.ErrNotFound
+	case revision != 0 && r.rev != revision:
+		return 0, backend.ErrConflict
+	}
+	rev := b.lastRev.Add(1)
+	rs.records[key] = record{rev: rev, data: c}
+	bs.blobs[blobKey] = cb
+	return rev, nil
 }
 
 // GetBlob implements [backend.Backend.GetBlob]. The result is a fresh copy.
