@@ -122,6 +122,15 @@ func (h *handle) PutBlob(ctx context.Context, key string, data []byte) error {
 	return h.shared.PutBlob(ctx, key, data)
 }
 
+// PutRecordBlob keeps the handle a backend.RecordBlobPutter, so that the
+// suite's RecordBlobPutter part runs across handles too.
+func (h *handle) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	if err := h.open(ctx); err != nil {
+		return 0, err
+	}
+	return h.shared.PutRecordBlob(ctx, key, revision, data, blobKey, blob)
+}
+
 func (h *handle) GetBlob(ctx context.Context, key string) ([]byte, error) {
 	if err := h.open(ctx); err != nil {
 		return nil, err
