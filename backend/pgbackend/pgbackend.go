@@ -20,6 +20,7 @@ import (
 var (
 	_ backend.Backend          = (*Backend)(nil)
 	_ backend.RecordBlobGetter = (*Backend)(nil)
+	_ backend.RecordBlobPutter = (*Backend)(nil)
 )
 
 // DefaultSchema is the PostgreSQL schema that holds the store's tables
@@ -69,7 +70,7 @@ type queries struct {
 	getRecord, listRecords, listRecordsBounded string
 	createRecord, updateRecord, deleteRecord   string
 	putBlob, getBlob, deleteBlob, listBlobs    string
-	getRecordBlob                              string
+	getRecordBlob, updateRecordBlob            string
 }
 
 func newQueries(schema string) queries {
@@ -94,6 +95,17 @@ func newQueries(schema string) queries {
 			upd AS (UPDATE ` + s + `.records SET revision = DEFAULT, data = $3
 				WHERE key = $1 AND revision = $2 RETURNING revision)
 			SELECT (SELECT revision FROM upd), (SELECT revision FROM old)`,
+		// UpdateRecord and PutBlob in one statement: the blob is inserted
+		// only if the record, locked first, has the expected revision,
+		// and the record updated only if the blob was inserted, so that
+		// either both change or neither does.
+		updateRecordBlob: `WITH cur AS (SELECT revision FROM ` + s + `.records WHERE key = $1 FOR UPDATE),
+			ins AS (INSERT INTO ` + s + `.blobs (key, data)
+				SELECT $4, $5 WHERE EXISTS (SELECT FROM cur WHERE revision = $2)
+				ON CONFLICT (key) DO NOTHING RETURNING 1),
+			upd AS (UPDATE ` + s + `.records SET revision = DEFAULT, data = $3
+				WHERE key = $1 AND revision = $2 AND EXISTS (SELECT FROM ins) RETURNING revision)
+			SELECT (SELECT revision FROM upd), (SELECT revision FROM cur)`,
 		deleteRecord: `WITH old AS (SELECT revision FROM ` + s + `.records WHERE key = $1),
 			del AS (DELETE FROM ` + s + `.records WHERE key = $1 AND revision = $2 RETURNING revision)
 			SELECT (SELECT revision FROM del), (SELECT revision FROM old)`,
@@ -459,6 +471,51 @@ func (b *Backend) UpdateRecord(ctx context.Context, key string, revision uint64,
 			return backend.ErrNotFound
 		default:
 			return backend.ErrConflict
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return uint64(rev), nil
+}
+
+// PutRecordBlob stores blob under blobKey and writes the record under key,
+// as one write. An update (revision not zero) is one statement, one round
+// trip: the record's row is locked, the blob inserted if the revision is
+// the expected one, and the row updated if the blob was inserted. A create
+// is PutBlob then CreateRecord, and the blob is deleted again if the
+// record exists. It implements [backend.RecordBlobPutter].
+func (b *Backend) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	if revision == 0 {
+		if err := b.PutBlob(ctx, blobKey, blob); err != nil {
+			return 0, err
+		}
+		rev, err := b.CreateRecord(ctx, key, data)
+		if errors.Is(err, backend.ErrExists) {
+			if derr := b.DeleteBlob(context.WithoutCancel(ctx), blobKey); derr != nil {
+				// The record did not change; the blob is an orphan,
+				// which the engine's sweep deletes.
+				return 0, errors.Join(err, derr)
+			}
+		}
+		return rev, err
+	}
+	var rev int64
+	err := b.call(ctx, "PutRecordBlob", false, func() error {
+		var newRev, curRev *int64
+		if err := b.pool.QueryRow(ctx, b.q.updateRecordBlob, key, int64(revision), nonNil(data), blobKey, nonNil(blob)).Scan(&newRev, &curRev); err != nil {
+			return err
+		}
+		switch {
+		case newRev != nil:
+			rev = *newRev
+			return nil
+		case curRev == nil:
+			return backend.ErrNotFound
+		case uint64(*curRev) != revision:
+			return backend.ErrConflict
+		default:
+			return backend.ErrExists // the blob
 		}
 	})
 	if err != nil {
