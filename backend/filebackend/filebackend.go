@@ -83,6 +83,15 @@ type config struct {
 	// sealSize, if not 0, replaces defaultSealSize. Tests make it small,
 	// so that logs are sealed and checkpointed often.
 	sealSize int64
+
+	// logSync, if not nil, flushes a log instead of datasync. Tests make
+	// it fail.
+	logSync func(*os.File) error
+}
+
+// withLogSync sets config.logSync.
+func withLogSync(fn func(*os.File) error) Option {
+	return optionFunc(func(c *config) { c.logSync = fn })
 }
 
 // withFormatVersion sets config.version.

@@ -51,10 +51,11 @@ type wal struct {
 	mu   sync.RWMutex
 	gens []*logGen // the live logs this Backend knows, oldest first; the last is current
 
-	syncMu  sync.Mutex // guards the fields below and every logGen.synced
-	syncC   sync.Cond
-	syncing bool
-	syncErr error // a failed fdatasync: every later write fails
+	syncMu   sync.Mutex    // guards the fields below and every logGen.synced
+	waiters  []*syncWaiter // goroutines waiting for a flush, oldest first
+	flushing bool          // a goroutine flushes for the waiters (flush)
+	syncErr  error         // a failed fdatasync: every later write fails
+	flushers sync.WaitGroup
 
 	// heldMu guards held: the keys of the blobs this Backend deleted
 	// whose deletion entries are not appended yet, oldest first. The next
@@ -163,7 +164,6 @@ const openLockWait = 100 * time.Millisecond
 // store, and reads the live logs into the index.
 func openWAL(b *Backend) (*wal, error) {
 	w := &wal{b: b, dir: filepath.Join(b.dir, walName), sealSize: cmp.Or(b.cfg.sealSize, defaultSealSize)}
-	w.syncC.L = &w.syncMu
 	b.cfg.note("opendir", w.dir)
 	var err error
 	if w.dirF, err = os.Open(w.dir); err != nil {
@@ -633,6 +633,7 @@ func (w *wal) drop(g *logGen) {
 	if !g.syncing {
 		_ = g.f.Close()
 	}
+	w.wakeLocked()
 }
 
 // current returns the current log. w.mu is held.
@@ -812,14 +813,17 @@ func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 // it, and wakes each when its entry is written: the lock then passes
 // between goroutines, and the flock between processes, once per group
 // rather than once per append, and the index is brought up to date once.
-func (w *wal) append(ctx context.Context, build func([]logEntry) ([]logEntry, error)) (*logGen, int64, error) {
+// An append that is durable (its caller syncs the log next, with syncTo)
+// is woken only once the entry is durable too: the leader hands it to the
+// flusher (waitDurable), and its syncTo then returns at once.
+func (w *wal) append(ctx context.Context, durable bool, build func([]logEntry) ([]logEntry, error)) (*logGen, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
 	if err := w.holdBack(ctx); err != nil {
 		return nil, 0, err
 	}
-	r := &appendReq{build: build}
+	r := &appendReq{build: build, durable: durable}
 	w.queueMu.Lock()
 	if w.leading {
 		r.done = make(chan struct{})
@@ -854,10 +858,11 @@ func (w *wal) append(ctx context.Context, build func([]logEntry) ([]logEntry, er
 
 // appendReq is an append, done by its own goroutine or by the leader.
 type appendReq struct {
-	build func([]logEntry) ([]logEntry, error)
-	state atomic.Int32  // reqQueued, then reqTaken or reqCancelled
-	done  chan struct{} // closed when a leader has done the append, or handed over (lead)
-	lead  bool          // the request's goroutine is to lead
+	build   func([]logEntry) ([]logEntry, error)
+	durable bool          // the caller syncs the log next: wake it once that is done
+	state   atomic.Int32  // reqQueued, then reqTaken or reqCancelled
+	done    chan struct{} // closed when a leader has done the append, or handed over (lead)
+	lead    bool          // the request's goroutine is to lead
 
 	g    *logGen
 	end  int64
@@ -894,7 +899,12 @@ func (w *wal) lead(ctx context.Context, r *appendReq) {
 		for _, q := range batch {
 			q.g, q.end, q.seal, q.err = w.appendLocked(q.build, fresh)
 			fresh = q.err == nil
-			if q != r {
+			switch {
+			case q == r:
+			case q.durable && q.err == nil && q.g != nil:
+				// Its syncTo will find the entry durable.
+				w.waitDurable(q.g, q.end, q.done)
+			default:
 				close(q.done)
 			}
 		}
@@ -1040,7 +1050,7 @@ func (w *wal) flushHeld(ctx context.Context) error {
 	if n == 0 {
 		return nil
 	}
-	_, _, err := w.append(ctx, nil)
+	_, _, err := w.append(ctx, false, nil)
 	return err
 }
 
@@ -1125,37 +1135,139 @@ func (w *wal) fail(err error) {
 // runs share the next one (group commit). A failed fdatasync fails this
 // call and every later write of the Backend: it may have dropped the data
 // it could not write, so a later one succeeding would prove nothing.
+//
+// One goroutine at a time flushes for all that wait, the flusher: a caller
+// that finds none becomes it, and flushes until its own end is durable;
+// if others still wait then, a new goroutine goes on for them. So the log
+// is flushed again as soon as a flush ends while anyone waits, whether or
+// not the goroutines it woke have run yet, and each waiter is woken once,
+// when what it waits for is durable.
 func (w *wal) syncTo(g *logGen, end int64) error {
+	sw := &syncWaiter{g: g, end: end}
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
-	for g.synced < end && !g.dropped {
-		if w.syncErr != nil {
-			return w.syncErr
-		}
-		if w.syncing {
-			w.syncC.Wait()
-			continue
-		}
-		w.syncing, g.syncing = true, true
-		target := g.written.Load()
-		w.syncMu.Unlock()
-		w.b.cfg.note("sync", g.path)
-		err := datasync(g.f)
-		w.syncMu.Lock()
-		w.syncing, g.syncing = false, false
-		if g.dropped {
-			_ = g.f.Close()
-		}
-		if err != nil {
-			if w.syncErr == nil {
-				w.syncErr = fmt.Errorf("filebackend: syncing the log failed, reopen the store: %w", err)
-			}
-		} else {
-			g.synced = max(g.synced, target)
-		}
-		w.syncC.Broadcast()
+	if sw.satisfied() {
+		return nil
 	}
-	return nil
+	if w.syncErr != nil {
+		return w.syncErr
+	}
+	w.waiters = append(w.waiters, sw)
+	if w.flushing {
+		sw.done = make(chan struct{})
+		w.syncMu.Unlock()
+		<-sw.done
+		w.syncMu.Lock()
+		return sw.result(w)
+	}
+	w.flushing = true
+	w.flushLocked(sw)
+	if len(w.waiters) > 0 {
+		w.flushers.Go(func() {
+			w.syncMu.Lock()
+			defer w.syncMu.Unlock()
+			w.flushLocked(nil)
+		})
+	} else {
+		w.flushing = false
+	}
+	return sw.result(w)
+}
+
+// waitDurable is syncTo for an append that a leader did on behalf of its
+// goroutine (see append), which waits on done: the leader registers it,
+// without waking it, and it is woken once its entry is durable. syncMu is
+// not held.
+func (w *wal) waitDurable(g *logGen, end int64, done chan struct{}) {
+	sw := &syncWaiter{g: g, end: end, done: done}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if sw.satisfied() || w.syncErr != nil {
+		close(done)
+		return
+	}
+	w.waiters = append(w.waiters, sw)
+	if !w.flushing {
+		w.flushing = true
+		w.flushers.Go(func() {
+			w.syncMu.Lock()
+			defer w.syncMu.Unlock()
+			w.flushLocked(nil)
+		})
+	}
+}
+
+// flushLocked flushes the logs of the waiters, one fdatasync at a time,
+// waking each waiter whose end is then durable, until own (if not nil) is
+// woken or, if own is nil, none waits; then it ends the flusher's turn,
+// unless own is not nil, whose caller decides. syncMu is held, and
+// released while an fdatasync runs.
+func (w *wal) flushLocked(own *syncWaiter) {
+	for len(w.waiters) > 0 && (own == nil || !own.woken) {
+		g := w.waiters[0].g
+		if w.syncErr == nil && !g.dropped {
+			g.syncing = true
+			target := g.written.Load()
+			w.syncMu.Unlock()
+			w.b.cfg.note("sync", g.path)
+			sync := datasync
+			if w.b.cfg.logSync != nil {
+				sync = w.b.cfg.logSync
+			}
+			err := sync(g.f)
+			w.syncMu.Lock()
+			g.syncing = false
+			if g.dropped {
+				_ = g.f.Close()
+			}
+			if err != nil {
+				if w.syncErr == nil {
+					w.syncErr = fmt.Errorf("filebackend: syncing the log failed, reopen the store: %w", err)
+				}
+			} else {
+				g.synced = max(g.synced, target)
+			}
+		}
+		w.wakeLocked()
+	}
+	if own == nil {
+		w.flushing = false
+	}
+}
+
+// wakeLocked wakes the waiters whose end is durable, or whose log was
+// dropped (checkpointed), or all if flushing failed. syncMu is held.
+func (w *wal) wakeLocked() {
+	w.waiters = slices.DeleteFunc(w.waiters, func(sw *syncWaiter) bool {
+		if !sw.satisfied() && w.syncErr == nil {
+			return false
+		}
+		sw.woken = true
+		if sw.done != nil {
+			close(sw.done)
+		}
+		return true
+	})
+}
+
+// syncWaiter is a goroutine waiting in syncTo or waitDurable. Its fields
+// but g and end are guarded by wal.syncMu.
+type syncWaiter struct {
+	g     *logGen
+	end   int64
+	done  chan struct{} // closed when woken, for a waiter that is not the flusher
+	woken bool
+}
+
+// satisfied reports whether what sw waits for is durable. syncMu is held.
+func (sw *syncWaiter) satisfied() bool { return sw.g.synced >= sw.end || sw.g.dropped }
+
+// result is what the wait of sw, woken, returns. syncMu is held.
+func (sw *syncWaiter) result(w *wal) error {
+	if sw.satisfied() {
+		return nil
+	}
+	return w.syncErr
 }
 
 // maxLogFactor bounds the growth of a log past the seal size while the log
@@ -1535,6 +1647,7 @@ func (w *wal) writeFile(dirs *openDirs, dst string, content []byte, blob, keep b
 func (w *wal) close() error {
 	err := w.flushHeld(context.Background())
 	w.bg.Wait()
+	w.flushers.Wait()
 	if err == nil && w.wrote.Load() {
 		err = w.checkpointAll()
 	}
@@ -1623,7 +1736,7 @@ func (w *wal) syncRead(from *logGen, upTo int64, readErr error) error {
 // durable before it returns.
 func (w *wal) putRecord(ctx context.Context, key string, update bool, revision uint64, data []byte) (uint64, error) {
 	var rev uint64
-	g, end, err := w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
+	g, end, err := w.append(ctx, true, func(dst []logEntry) ([]logEntry, error) {
 		e, err := w.recordEntry(key, update, revision, data)
 		if err != nil {
 			return nil, err
@@ -1672,7 +1785,7 @@ func (w *wal) putRecordBlob(ctx context.Context, key string, update bool, revisi
 		return 0, err
 	}
 	var rev uint64
-	g, end, err := w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
+	g, end, err := w.append(ctx, true, func(dst []logEntry) ([]logEntry, error) {
 		ok, err := w.blobExists(blobKey, st)
 		if err != nil {
 			return nil, err
@@ -1698,7 +1811,7 @@ func (w *wal) putRecordBlob(ctx context.Context, key string, update bool, revisi
 
 // deleteRecord is DeleteRecord of a format 2 store.
 func (w *wal) deleteRecord(ctx context.Context, key string, revision uint64) error {
-	g, end, err := w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
+	g, end, err := w.append(ctx, true, func(dst []logEntry) ([]logEntry, error) {
 		cur, err := w.recordRevision(key)
 		if err != nil {
 			return nil, err
@@ -1730,7 +1843,7 @@ func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = w.append(ctx, func(dst []logEntry) ([]logEntry, error) {
+	_, _, err = w.append(ctx, false, func(dst []logEntry) ([]logEntry, error) {
 		ok, err := w.blobExists(key, st)
 		if err != nil {
 			return nil, err

@@ -730,3 +730,97 @@ func TestReadWaitHonoursContext(t *testing.T) {
 	require.NoError(t, err, "GetRecord once the lock is free")
 	assert.Equal(t, []byte("v"), rec.Data)
 }
+
+// fxHeldSync is a log flush for withLogSync that holds the first flush
+// until n writers wait for one, then lets it end with err (nil: it
+// flushes), and counts the flushes.
+type fxHeldSync struct {
+	n     int
+	err   error
+	w     func() *wal
+	calls atomic.Int64
+}
+
+func (h *fxHeldSync) sync(f *os.File) error {
+	if h.calls.Add(1) == 1 {
+		w := h.w()
+		for {
+			w.syncMu.Lock()
+			waiting := len(w.waiters)
+			w.syncMu.Unlock()
+			if waiting >= h.n {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if h.err != nil {
+			return h.err
+		}
+	}
+	return datasync(f)
+}
+
+// TestLogGroupCommit checks that record writes that wait while a flush of
+// the log runs share the next one, each acknowledged only once it is
+// durable: 16 writers, the first flush held until all wait, cost two
+// flushes, and a store opened afresh has every write.
+func TestLogGroupCommit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const writers = 16
+	var b *Backend
+	h := &fxHeldSync{n: writers, w: func() *wal { return b.wal }}
+	b = fbOpen(t, t.TempDir(), withLogSync(h.sync))
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	wg.Go(func() { _, errs[0] = b.CreateRecord(ctx, "k0", []byte("v0")) })
+	for h.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < writers; i++ {
+		wg.Go(func() { _, errs[i] = b.CreateRecord(ctx, "k"+strconv.Itoa(i), []byte("v"+strconv.Itoa(i))) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		assert.NoError(t, err, "writer %d", i)
+	}
+	assert.Equal(t, int64(2), h.calls.Load(), "flushes: the one held and one for the 15 writers that waited")
+
+	fresh := fbOpen(t, b.Dir())
+	for i := range writers {
+		rec, err := fresh.GetRecord(ctx, "k"+strconv.Itoa(i), 0)
+		if assert.NoError(t, err, "k%d", i) {
+			assert.Equal(t, []byte("v"+strconv.Itoa(i)), rec.Data, "k%d", i)
+		}
+	}
+}
+
+// TestLogSyncFailure checks that a failed flush of the log fails every
+// write waiting for it, and every later write, until the store is opened
+// again: a failed fdatasync may have dropped what it could not write.
+func TestLogSyncFailure(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const writers = 8
+	errFlush := errors.New("injected flush failure")
+	var b *Backend
+	h := &fxHeldSync{n: writers, err: errFlush, w: func() *wal { return b.wal }}
+	dir := t.TempDir()
+	b = fbOpen(t, dir, withLogSync(h.sync))
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() { _, errs[i] = b.CreateRecord(ctx, "k"+strconv.Itoa(i), []byte("v")) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		assert.ErrorIs(t, err, errFlush, "writer %d, waiting for the flush that failed", i)
+	}
+	_, err := b.CreateRecord(ctx, "later", []byte("v"))
+	assert.ErrorIs(t, err, errFlush, "a write after the failure")
+	require.ErrorIs(t, b.PutBlob(ctx, "blob", []byte("v")), errFlush, "a blob write after the failure")
+
+	again := fbOpen(t, dir)
+	_, err = again.CreateRecord(ctx, "after reopening", []byte("v"))
+	assert.NoError(t, err, "a write once the store is opened again")
+}
