@@ -1466,7 +1466,7 @@ type sealedOnce struct {
 	// with the record (commitWith).
 	sealed *sealScratch
 
-	rnd     [16 + storeRandLen]byte // a VersionId's bytes, then storeSealed's
+	rnd     [16 + storeRandLen]byte // a VersionId's bytes, then the blob key's and the seal's
 	haveRnd bool                    // rnd[16:] is unused
 
 	// box, if not nil, is the versionBox of the first attempt, which holds

@@ -1035,23 +1035,7 @@ func testRecordBlobPutter(t *testing.T, h Harness) {
 	})
 
 	t.Run("ContextCancellation", func(t *testing.T) {
-		cases := []struct {
-			name string
-			ctx  func(t *testing.T) context.Context
-			want error
-		}{
-			{"Canceled", func(t *testing.T) context.Context {
-				ctx, cancel := context.WithCancel(t.Context())
-				cancel()
-				return ctx
-			}, context.Canceled},
-			{"DeadlineExceeded", func(t *testing.T) context.Context {
-				ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-				t.Cleanup(cancel)
-				return ctx
-			}, context.DeadlineExceeded},
-		}
-		for _, tc := range cases {
+		for _, tc := range doneContexts {
 			t.Run(tc.name, func(t *testing.T) {
 				b, p := newPutter(t)
 				rev := mustCreate(t, b, "rec", []byte("original"))
@@ -1489,24 +1473,27 @@ func testConcurrentCreates(t *testing.T, h Harness) {
 	})
 }
 
+// doneContexts are the ways a context can be done before a call starts,
+// with the error the call must return.
+var doneContexts = []struct {
+	name string
+	ctx  func(t *testing.T) context.Context
+	want error
+}{
+	{"Canceled", func(t *testing.T) context.Context {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		return ctx
+	}, context.Canceled},
+	{"DeadlineExceeded", func(t *testing.T) context.Context {
+		ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		t.Cleanup(cancel)
+		return ctx
+	}, context.DeadlineExceeded},
+}
+
 func testContextCancellation(t *testing.T, h Harness) {
-	cases := []struct {
-		name string
-		ctx  func(t *testing.T) context.Context
-		want error
-	}{
-		{"Canceled", func(t *testing.T) context.Context {
-			ctx, cancel := context.WithCancel(t.Context())
-			cancel()
-			return ctx
-		}, context.Canceled},
-		{"DeadlineExceeded", func(t *testing.T) context.Context {
-			ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-			t.Cleanup(cancel)
-			return ctx
-		}, context.DeadlineExceeded},
-	}
-	for _, tc := range cases {
+	for _, tc := range doneContexts {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBackend(t, h)
 			rev := mustCreate(t, b, "record", []byte("original"))

@@ -53,7 +53,7 @@ type wal struct {
 
 	syncMu   sync.Mutex    // guards the fields below and every logGen.synced
 	waiters  []*syncWaiter // goroutines waiting for a flush, oldest first
-	flushing bool          // a goroutine flushes for the waiters (flush)
+	flushing bool          // a goroutine flushes for the waiters (flushLocked)
 	syncErr  error         // a failed fdatasync: every later write fails
 	flushers sync.WaitGroup
 
