@@ -131,9 +131,10 @@ type putterBackend struct {
 	backend.Backend
 	blobPuts atomic.Int64
 
-	mu    sync.Mutex
-	tried []string // blob keys of the combined writes, in order
-	hook  func()
+	mu       sync.Mutex
+	tried    []string // blob keys of the combined writes, in order
+	hook     func()
+	failNext error // returned by the next combined write, which stores nothing
 }
 
 func (p *putterBackend) PutBlob(ctx context.Context, key string, data []byte) error {
@@ -149,6 +150,13 @@ func (p *putterBackend) PutRecordBlob(ctx context.Context, key string, revision 
 	p.mu.Unlock()
 	if hook != nil {
 		hook()
+	}
+	p.mu.Lock()
+	fail := p.failNext
+	p.failNext = nil
+	p.mu.Unlock()
+	if fail != nil {
+		return 0, fail
 	}
 	if err := p.Backend.PutBlob(ctx, blobKey, blob); err != nil {
 		return 0, err
@@ -263,4 +271,33 @@ func TestValueWriteOneBackendCallLostRace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "described", desc.Description)
 	sweep("after a retry that found its token written")
+}
+
+// TestValueWriteOneBackendCallBlobKeyTaken checks a combined write that
+// fails with ErrExists on an update, which can only mean that its blob key
+// is taken: the retry seals the value under a new key instead of sending the
+// same one until the engine gives up.
+func TestValueWriteOneBackendCallBlobKeyTaken(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := secMem(t)
+	p := &putterBackend{Backend: mem}
+	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
+	e := secNew(t, p, nil, keys)
+	other := secNew(t, mem, nil, keys)
+	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("v0")})
+	require.NoError(t, err)
+
+	p.mu.Lock()
+	p.failNext = backend.ErrExists
+	p.mu.Unlock()
+	before := len(p.combined())
+	krPut(t, e, "s", "v1")
+	tried := p.combined()[before:]
+	require.Len(t, tried, 2, "combined writes: the one refused and its retry")
+	assert.NotEqual(t, tried[0], tried[1], "the retry's blob key")
+	assert.Equal(t, "v1", krGet(t, other, "s", ""))
+	n, err := other.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Zero(t, n, "blobs no record refers to")
 }

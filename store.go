@@ -512,6 +512,11 @@ func (e *Engine) commitWith(ctx context.Context, key string, cur *cached, next *
 	*buf = data
 	putBuf(buf)
 	if err != nil {
+		if once.pending() && errors.Is(err, backend.ErrExists) {
+			// Perhaps the blob key is taken (if not the record's, on a
+			// create): the next attempt seals under a new one.
+			once.discard(ctx, e)
+		}
 		e.forget(key)
 		if definitelyFailed(err) {
 			e.deleteBlobs(ctx, fresh)

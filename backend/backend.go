@@ -24,6 +24,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Sentinel errors returned by backends. The engine maps them to Secrets
@@ -182,4 +183,38 @@ type RecordBlobPutter interface {
 	// ErrNotFound and ErrConflict as UpdateRecord does. When it returns nil
 	// both are stored and as durable as a record write.
 	PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error)
+}
+
+// PutRecordBlobInTurn is PutRecordBlob for a backend that cannot store a
+// blob and write a record in one step: it calls b.PutBlob, then
+// b.CreateRecord (revision zero) or b.UpdateRecord, and deletes the blob
+// again if the record write fails with ErrExists, ErrNotFound or
+// ErrConflict, so that neither changed. If the record write fails
+// otherwise, or the deletion fails, the blob stays stored (an orphan, which
+// the engine's sweep removes), and the error is not one of the sentinels:
+// as for any storage failure, the caller cannot tell what took effect.
+func PutRecordBlobInTurn(ctx context.Context, b Backend, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
+	if err := b.PutBlob(ctx, blobKey, blob); err != nil {
+		return 0, err
+	}
+	var rev uint64
+	var err error
+	if revision == 0 {
+		rev, err = b.CreateRecord(ctx, key, data)
+	} else {
+		rev, err = b.UpdateRecord(ctx, key, revision, data)
+	}
+	switch {
+	case err == nil:
+		return rev, nil
+	case errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict):
+		if derr := b.DeleteBlob(context.WithoutCancel(ctx), blobKey); derr != nil {
+			return 0, fmt.Errorf("backend: the record write failed (%v) and the blob stored for it could not be deleted (%v)", err, derr)
+		}
+		return 0, err
+	case errors.Is(err, ErrClosed):
+		return 0, fmt.Errorf("backend: the backend was closed after the blob was stored (%v)", err)
+	default:
+		return 0, err
+	}
 }

@@ -1070,8 +1070,7 @@ func (b *Backend) syncBlobs() error {
 // PutRecordBlob implements [backend.RecordBlobPutter]: in a store of
 // format 2 the blob's entry and the record's are appended to the log in one
 // write and made durable by one fdatasync. In a store of format 1 it is
-// PutBlob then the record write, and the blob is removed again if the
-// record write fails with a sentinel error.
+// PutBlob then the record write ([backend.PutRecordBlobInTurn]).
 func (b *Backend) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -1093,18 +1092,7 @@ func (b *Backend) PutRecordBlob(ctx context.Context, key string, revision uint64
 	if err := checkWrite(key, data); err != nil {
 		return 0, err
 	}
-	if err := b.PutBlob(ctx, blobKey, blob); err != nil {
-		return 0, err
-	}
-	rev, err := b.putRecord(ctx, key, revision != 0, revision, data)
-	if err != nil && (errors.Is(err, backend.ErrExists) || errors.Is(err, backend.ErrConflict) || errors.Is(err, backend.ErrNotFound)) {
-		if derr := b.DeleteBlob(context.WithoutCancel(ctx), blobKey); derr != nil {
-			// The record did not change; the blob is an orphan,
-			// which a sweep removes.
-			return 0, errors.Join(err, derr)
-		}
-	}
-	return rev, err
+	return backend.PutRecordBlobInTurn(ctx, b, key, revision, data, blobKey, blob)
 }
 
 // DeleteRecord implements [backend.Backend.DeleteRecord].

@@ -483,22 +483,11 @@ func (b *Backend) UpdateRecord(ctx context.Context, key string, revision uint64,
 // as one write. An update (revision not zero) is one statement, one round
 // trip: the record's row is locked, the blob inserted if the revision is
 // the expected one, and the row updated if the blob was inserted. A create
-// is PutBlob then CreateRecord, and the blob is deleted again if the
-// record exists. It implements [backend.RecordBlobPutter].
+// is PutBlob then CreateRecord ([backend.PutRecordBlobInTurn]). It
+// implements [backend.RecordBlobPutter].
 func (b *Backend) PutRecordBlob(ctx context.Context, key string, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
 	if revision == 0 {
-		if err := b.PutBlob(ctx, blobKey, blob); err != nil {
-			return 0, err
-		}
-		rev, err := b.CreateRecord(ctx, key, data)
-		if errors.Is(err, backend.ErrExists) {
-			if derr := b.DeleteBlob(context.WithoutCancel(ctx), blobKey); derr != nil {
-				// The record did not change; the blob is an orphan,
-				// which the engine's sweep deletes.
-				return 0, errors.Join(err, derr)
-			}
-		}
-		return rev, err
+		return backend.PutRecordBlobInTurn(ctx, b, key, 0, data, blobKey, blob)
 	}
 	var rev int64
 	err := b.call(ctx, "PutRecordBlob", false, func() error {
