@@ -796,7 +796,7 @@ func (e *Engine) updateLocked(ctx context.Context, key string, fn func(cur *cach
 			return wrapInternal(err)
 		}
 		err = fn(cur)
-		if !lostRace(err, cur != nil) {
+		if !lostRace(err, cur != nil) && !(cur != nil && blobGone(err) && e.changedSince(ctx, key, cur.rev)) {
 			return wrapInternal(err)
 		}
 		if attempt+1 >= maxAttempts && time.Since(start) >= retryBudget {
@@ -934,6 +934,23 @@ func (e *Engine) readResolved(ctx context.Context, key string, ref secretRef, al
 		return nil, err
 	}
 	return s, nil
+}
+
+// blobGone reports whether err is readValue's answer for a blob the
+// backend does not have.
+func blobGone(err error) bool {
+	ae, ok := errors.AsType[*Error](err)
+	return ok && ae.Code == CodeDecryptionFailure && errors.Is(err, backend.ErrNotFound)
+}
+
+// changedSince reports whether the record under key is no longer at
+// revision rev: a writer changed or deleted it.
+func (e *Engine) changedSince(ctx context.Context, key string, rev uint64) bool {
+	rec, err := e.b.GetRecord(ctx, key, rev)
+	if errors.Is(err, backend.ErrNotFound) {
+		return true
+	}
+	return err == nil && rec.Revision != rev
 }
 
 // readValue reads and opens the value of version v.
@@ -1807,13 +1824,23 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 		s, v, plain, err = e.readCached(ctx, ref, in, o.dek[:])
 	}
 	if s == nil && err == nil {
-		if s, err = e.readResolved(ctx, "", ref, false); err != nil {
-			return nil, err
+		gone := ""
+		for {
+			if s, err = e.readResolved(ctx, "", ref, false); err != nil {
+				return nil, err
+			}
+			if v, err = selectVersion(s, in.VersionId, in.VersionStage); err != nil {
+				return nil, err
+			}
+			plain, err = e.readValueTo(ctx, s, v, o.dek[:])
+			if !blobGone(err) || v.Blob == gone {
+				break
+			}
+			// A writer replaced the record and deleted the blob since
+			// it was read (a new key, a prune): read the record again,
+			// unless it still names the blob that is not there.
+			gone = v.Blob
 		}
-		if v, err = selectVersion(s, in.VersionId, in.VersionStage); err != nil {
-			return nil, err
-		}
-		plain, err = e.readValueTo(ctx, s, v, o.dek[:])
 	}
 	if err != nil {
 		return nil, err
