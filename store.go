@@ -1833,7 +1833,7 @@ func (e *Engine) getSecretValue(ctx context.Context, in *GetSecretValueInput) (*
 				return nil, err
 			}
 			plain, err = e.readValueTo(ctx, s, v, o.dek[:])
-			if !blobGone(err) || v.Blob == gone {
+			if err == nil || !blobGone(err) || v.Blob == gone {
 				break
 			}
 			// A writer replaced the record and deleted the blob since
