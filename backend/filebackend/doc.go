@@ -107,6 +107,15 @@
 // per page, whose cost grows with the number of files), merges the index,
 // and then reads only what it returns.
 //
+// A write of a new blob must fail if a file of that blob exists (PutBlob's
+// ErrExists). Rather than look the name up in blobs/ on every write (a miss
+// the file system cannot answer from its cache), a Backend keeps a Bloom
+// filter of the names there, about 2 bytes a file, built by reading the
+// directory once, in the background, after its first write, and kept up to
+// date by its own checkpoints; after another Backend's checkpoint it looks
+// names up again until it has read the directory again (which it does at
+// most a tenth of the time).
+//
 // # Sharing a directory between processes
 //
 // Any number of Backends, in one process or in several, may open one

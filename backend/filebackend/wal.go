@@ -57,6 +57,8 @@ type wal struct {
 	syncErr  error         // a failed fdatasync: every later write fails
 	flushers sync.WaitGroup
 
+	files fileFilter // which blobs have no file
+
 	// heldMu guards held: the keys of the blobs this Backend deleted
 	// whose deletion entries are not appended yet, oldest first. The next
 	// append, whatever its own entry, writes them before it in the same
@@ -768,16 +770,23 @@ func (w *wal) statBlob(key string) (blobStat, error) {
 	w.mu.RLock()
 	oldest := w.gens[0].gen
 	w.mu.RUnlock()
-	inFile, err := w.blobFile(key)
+	inFile, err := w.blobFile(key, oldest)
 	return blobStat{inFile: inFile, oldest: oldest}, err
 }
 
-// blobFile reports whether the file of the blob under key exists.
-func (w *wal) blobFile(key string) (bool, error) {
+// blobFile reports whether the file of the blob under key exists, given
+// oldest, the oldest log in the index the caller looks up: when the
+// filter of blob files says it does not (see fileFilter), without a
+// lookup.
+func (w *wal) blobFile(key string, oldest uint64) (bool, error) {
+	name := fileStem(key) + blobSuffix
+	if !w.files.maybe(w, name, oldest) {
+		return false, nil
+	}
 	if w.b.cfg.fileHook != nil {
 		w.b.cfg.note("open", w.b.blobPath(key))
 	}
-	ok, err := existsIn(w.b.blobsDir, w.b.blobs, fileStem(key)+blobSuffix)
+	ok, err := existsIn(w.b.blobsDir, w.b.blobs, name)
 	if err != nil {
 		return false, fmt.Errorf("filebackend: %w", err)
 	}
@@ -796,7 +805,7 @@ func (w *wal) blobExists(key string, st blobStat) (bool, error) {
 	if w.gens[0].gen == st.oldest {
 		return st.inFile, nil
 	}
-	return w.blobFile(key)
+	return w.blobFile(key, w.gens[0].gen)
 }
 
 // append appends the entries that build adds to the slice it is given
@@ -1484,6 +1493,7 @@ func (w *wal) checkpoint(gen uint64) error {
 		return err
 	}
 	pooled := len(spares)
+	var blobNames []string
 	for _, c := range changes {
 		if c.ref.deleted && !c.ref.noFile {
 			spares = append(spares, w.b.keyPath(c.key, c.blob))
@@ -1510,7 +1520,14 @@ func (w *wal) checkpoint(gen uint64) error {
 		if f != nil {
 			files = append(files, f)
 		}
+		if c.blob {
+			blobNames = append(blobNames, filepath.Base(dst))
+		}
 	}
+	// The files exist now: the filter of blob files holds them from here
+	// on, before the log is removed (see fileFilter).
+	w.files.add(blobNames)
+	w.files.checkpointed(gen)
 	// Of the spares left, the files of deleted blobs are kept for later
 	// checkpoints, moved to tmp/, up to maxSpares in all; the others are
 	// removed. Both changes are flushed below, before the log is removed,
@@ -1648,6 +1665,7 @@ func (w *wal) close() error {
 	err := w.flushHeld(context.Background())
 	w.bg.Wait()
 	w.flushers.Wait()
+	w.files.builds.Wait()
 	if err == nil && w.wrote.Load() {
 		err = w.checkpointAll()
 	}
