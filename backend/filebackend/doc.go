@@ -111,7 +111,7 @@
 // ErrExists). Rather than look the name up in blobs/ on every write (a miss
 // the file system cannot answer from its cache), a Backend keeps a Bloom
 // filter of the names there, about 2 bytes a file, built by reading the
-// directory once, in the background, after its first write, and kept up to
+// directory once, in the background, at its first write of a blob, kept up to
 // date by its own checkpoints; after another Backend's checkpoint it looks
 // names up again until it has read the directory again (which it does at
 // most a tenth of the time).

@@ -40,7 +40,8 @@ func (l *fxLookups) take() []string {
 	return out
 }
 
-// fxFilterReady waits until the blob file filter of b covers its index.
+// fxFilterReady waits until the blob file filter of b covers its index,
+// asking it (which starts a build when one is due) while it does not.
 func fxFilterReady(t *testing.T, b *Backend) {
 	t.Helper()
 	require.Eventually(t, func() bool {
@@ -48,6 +49,7 @@ func fxFilterReady(t *testing.T, b *Backend) {
 		oldest := b.wal.gens[0].gen
 		b.wal.mu.RUnlock()
 		f := &b.wal.files
+		f.maybe(b.wal, "probe", oldest)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return f.valid && f.covers >= oldest
