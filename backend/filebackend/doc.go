@@ -110,11 +110,11 @@
 // A write of a new blob must fail if a file of that blob exists (PutBlob's
 // ErrExists). Rather than look the name up in blobs/ on every write (a miss
 // the file system cannot answer from its cache), a Backend keeps a Bloom
-// filter of the names there, about 2 bytes a file, built by reading the
-// directory once, in the background, at its first write of a blob, kept up to
-// date by its own checkpoints; after another Backend's checkpoint it looks
-// names up again until it has read the directory again (which it does at
-// most a tenth of the time).
+// filter of the names there, 2 to 4 bytes a file, built by reading the
+// directory once, in the background, at its first write of a blob, and
+// kept up to date by its own checkpoints; after another Backend's
+// checkpoint it looks names up again until it has read the directory again
+// (which it does at most a tenth of the time).
 //
 // # Sharing a directory between processes
 //

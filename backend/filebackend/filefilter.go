@@ -1,8 +1,11 @@
 package filebackend
 
 import (
+	"errors"
 	"hash/maphash"
+	"io"
 	"math/bits"
+	"os"
 	"sync"
 	"time"
 )
@@ -15,13 +18,13 @@ import (
 //
 // The filter holds the name of every file that the checkpoint of a log
 // older than covers wrote (and names of files since removed, which only
-// cost a lookup). It is built from a listing of blobs/, started once the
-// oldest log in wal/ is known, which then covers the logs older than it: a
-// log is removed only once its checkpoint has written every file. The
-// checkpoints of this Backend add the names they write, and move covers
-// past their log before they remove it. A log that another Backend
-// checkpointed is not in the filter: once this Backend's index has dropped
-// it, the filter no longer covers the oldest live log, and answers
+// cost a lookup). It is built from a listing of blobs/ that starts once the
+// oldest log in wal/ is known, and then covers the logs older than that
+// one: a log is removed only once its checkpoint has written every file.
+// A checkpoint of this Backend adds the names it wrote and moves covers
+// past its log, in one step, before it removes the log. A log that another
+// Backend checkpointed is not in the filter: once this Backend's index has
+// dropped it, the filter no longer covers the oldest live log, and answers
 // "maybe" until it is built again, in the background.
 //
 // An answer for a log that is still live need not come from the filter:
@@ -29,20 +32,19 @@ import (
 type fileFilter struct {
 	mu       sync.Mutex
 	words    []uint64 // the bits; len is a power of two
-	n        int      // names added
-	capacity int      // names the bits are sized for; past twice that, rebuilt
-	covers   uint64   // the filter holds the files of every log older than this
+	seed     maphash.Seed
+	n        int    // names added
+	capacity int    // names the bits are sized for; past twice that, rebuilt
+	covers   uint64 // the filter holds the files of every log older than this
 	valid    bool
 	building bool
-	pending  []string // names added while a build lists blobs/
-	lastCost time.Duration
 	nextAt   time.Time // no build starts before this
-	seed     maphash.Seed
 	builds   sync.WaitGroup
 }
 
 // fileFilterHashes is the number of bits set per name: with 16 bits per
-// name, about one false "maybe" in 2,000.
+// name, about one false "maybe" in 2,000, and one in 40 at twice the names
+// the filter was sized for.
 const fileFilterHashes = 8
 
 // maybe reports whether blobs/name may exist, given oldest, the oldest
@@ -58,56 +60,45 @@ func (f *fileFilter) maybe(w *wal, name string, oldest uint64) bool {
 	if f.n > 2*f.capacity {
 		f.startBuildLocked(w) // answers stay right, but more of them "maybe"
 	}
-	h1, h2 := f.hashes(name)
-	mask := uint64(len(f.words)*64 - 1)
+	return testBits(f.words, f.seed, name)
+}
+
+// positions calls fn with each bit position of the name whose hash is h
+// in a filter of the given number of words, while fn returns true.
+func positions(words int, h uint64, fn func(word int, mask uint64) bool) bool {
+	h2 := bits.RotateLeft64(h, 32) | 1 // odd, so that the positions differ
+	all := uint64(words*64 - 1)
 	for i := range uint64(fileFilterHashes) {
-		b := (h1 + i*h2) & mask
-		if f.words[b/64]&(1<<(b%64)) == 0 {
+		b := (h + i*h2) & all
+		if !fn(int(b/64), 1<<(b%64)) {
 			return false
 		}
 	}
 	return true
 }
 
-// hashes returns the two hashes from which the positions of name's bits
-// are derived (h2 odd, so that they differ).
-func (f *fileFilter) hashes(name string) (uint64, uint64) {
-	h := maphash.String(f.seed, name)
-	return h, bits.RotateLeft64(h, 32) | 1
+func testBits(words []uint64, seed maphash.Seed, name string) bool {
+	return positions(len(words), maphash.String(seed, name), func(i int, m uint64) bool { return words[i]&m != 0 })
 }
 
-// addLocked sets the bits of name. f.mu is held.
-func (f *fileFilter) addLocked(name string) {
-	if f.words == nil {
-		return
-	}
-	h1, h2 := f.hashes(name)
-	mask := uint64(len(f.words)*64 - 1)
-	for i := range uint64(fileFilterHashes) {
-		b := (h1 + i*h2) & mask
-		f.words[b/64] |= 1 << (b % 64)
-	}
-	f.n++
+func setBits(words []uint64, h uint64) {
+	positions(len(words), h, func(i int, m uint64) bool { words[i] |= m; return true })
 }
 
-// add records the names of files a checkpoint is writing to blobs/.
-func (f *fileFilter) add(names []string) {
+// checkpointed records that the checkpoint of log gen wrote the files
+// names in blobs/, before it removes the log: the filter holds them, and,
+// if it held the files of every log older than gen, now covers gen too.
+func (f *fileFilter) checkpointed(gen uint64, names []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.valid {
+		return // a build lists them, if it started after they were written
+	}
 	for _, name := range names {
-		f.addLocked(name)
+		setBits(f.words, maphash.String(f.seed, name))
 	}
-	if f.building {
-		f.pending = append(f.pending, names...)
-	}
-}
-
-// checkpointed records that every file the checkpoint of log gen writes is
-// in the filter, before the log is removed.
-func (f *fileFilter) checkpointed(gen uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.valid && f.covers == gen {
+	f.n += len(names)
+	if f.covers == gen {
 		f.covers = gen + 1
 	}
 }
@@ -121,46 +112,68 @@ func (f *fileFilter) startBuildLocked(w *wal) {
 	if f.building || time.Now().Before(f.nextAt) {
 		return
 	}
-	f.building, f.pending = true, nil
+	f.building = true
 	f.builds.Go(func() { f.build(w) })
 }
 
-// build lists blobs/ and replaces the filter by one of the names there
-// and those added meanwhile, covering the logs older than the oldest in
-// wal/ before the listing.
+// build lists blobs/ and replaces the filter by one of the names there,
+// covering the logs older than the oldest in wal/ before the listing. A
+// checkpoint that ends meanwhile adds its names to the filter being
+// replaced; those that the listing missed belong to a log the new filter
+// does not cover.
 func (f *fileFilter) build(w *wal) {
 	start := time.Now()
-	// The logs older than the oldest in wal/ are checkpointed: every
-	// file they wrote is in blobs/ before the listing starts.
-	gens, err := w.listGens()
-	if err != nil || len(gens) == 0 {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.building, f.pending, f.nextAt = false, nil, time.Now().Add(time.Second)
-		return
-	}
-	covers := gens[0]
-	w.b.cfg.note("readdir", w.b.blobs)
-	names, err := readDirNames(w.b.blobs)
+	words, seed, n, covers, err := f.list(w)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.building = false
-	f.lastCost = time.Since(start)
-	f.nextAt = time.Now().Add(10 * f.lastCost)
+	f.nextAt = time.Now().Add(10 * time.Since(start))
 	if err != nil {
-		f.pending = nil
+		f.nextAt = time.Now().Add(max(time.Second, 10*time.Since(start)))
 		return
 	}
-	capacity := max(2*len(names), 4096)
-	size := 1 << bits.Len(uint(capacity*16/64-1)) // words, a power of two
-	f.words, f.n, f.capacity = make([]uint64, size), 0, capacity
-	f.seed = maphash.MakeSeed()
-	for _, name := range names {
-		f.addLocked(name)
-	}
-	for _, name := range f.pending {
-		f.addLocked(name)
-	}
-	f.pending = nil
+	f.words, f.seed, f.n, f.capacity = words, seed, n, len(words)*64/16
 	f.covers, f.valid = covers, true
+}
+
+// list returns a filter of the names in blobs/ and the log it covers.
+func (f *fileFilter) list(w *wal) (words []uint64, seed maphash.Seed, n int, covers uint64, err error) {
+	// The logs older than the oldest in wal/ are checkpointed: every
+	// file they wrote is in blobs/ before the listing starts.
+	gens, err := w.listGens()
+	if err != nil {
+		return nil, seed, 0, 0, err
+	}
+	if len(gens) == 0 {
+		return nil, seed, 0, 0, errors.New("filebackend: no log")
+	}
+	w.b.cfg.note("readdir", w.b.blobs)
+	d, err := os.Open(w.b.blobs)
+	if err != nil {
+		return nil, seed, 0, 0, err
+	}
+	defer d.Close()
+	// The names are read in batches and kept as hashes only (8 bytes a
+	// name), until their number sizes the filter: 16 bits a name, and
+	// room for 1,024 more, rounded up to a power of two.
+	seed = maphash.MakeSeed()
+	var hashes []uint64
+	for {
+		batch, err := d.Readdirnames(4096)
+		for _, name := range batch {
+			hashes = append(hashes, maphash.String(seed, name))
+		}
+		if errors.Is(err, io.EOF) || err == nil && len(batch) == 0 {
+			break
+		}
+		if err != nil {
+			return nil, seed, 0, 0, err
+		}
+	}
+	need := (len(hashes) + 1024) * 16 / 64
+	words = make([]uint64, 1<<bits.Len(uint(need-1)))
+	for _, h := range hashes {
+		setBits(words, h)
+	}
+	return words, seed, len(hashes), gens[0], nil
 }

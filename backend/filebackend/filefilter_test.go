@@ -3,11 +3,14 @@
 package filebackend
 
 import (
+	"errors"
 	"hash/maphash"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,19 +20,33 @@ import (
 	"github.com/secretstore/secretstore/backend"
 )
 
-// fxLookups counts the lookups of blob files ("open" of a path in blobs/)
-// that a Backend makes.
+// fxLookups records the lookups of blob files ("open" of a path in
+// blobs/) that a Backend makes, and counts its listings of blobs/.
 type fxLookups struct {
-	mu    sync.Mutex
-	names []string
+	mu       sync.Mutex
+	names    []string
+	listings int
 }
 
 func (l *fxLookups) hook(op, path string) {
-	if op == "open" && filepath.Base(filepath.Dir(path)) == "blobs" {
-		l.mu.Lock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case op == "open" && filepath.Base(filepath.Dir(path)) == "blobs":
 		l.names = append(l.names, filepath.Base(path))
-		l.mu.Unlock()
+	case op == "readdir" && filepath.Base(path) == "blobs":
+		l.listings++
 	}
+}
+
+// builds returns the listings of blobs/ (filter builds) since the last
+// call.
+func (l *fxLookups) builds() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.listings
+	l.listings = 0
+	return n
 }
 
 func (l *fxLookups) take() []string {
@@ -97,25 +114,22 @@ func TestBlobFileFilter(t *testing.T) {
 	_, _, inIndex := b.wal.lookup("v1/new", true)
 	b.wal.mu.RUnlock()
 	require.False(t, inIndex, "v1/new is still in the index: the test would not reach the filter")
-	fxFilterReady(t, b)
+	l.builds()
 	assert.ErrorIs(t, b.PutBlob(ctx, "v1/new", []byte("again")), backend.ErrExists, "a blob this Backend checkpointed")
+	assert.Zero(t, l.builds(), "filter builds after checkpoints of this Backend alone")
 	l.take()
 	require.NoError(t, b.PutBlob(ctx, "v1/newer", []byte("sealed")))
 	assert.Empty(t, l.take(), "lookups of a new blob's file after a checkpoint of this Backend")
 
-	// Another Backend's checkpoint: its files are found, with lookups,
-	// until the filter is built again.
+	// Another Backend's checkpoint: while its log is in this Backend's
+	// index, its blobs are found there; once the index drops it (below,
+	// after a checkpoint of this Backend's), by their files.
 	other := fbOpen(t, dir)
 	require.NoError(t, other.PutBlob(ctx, "v1/other", []byte("sealed")))
 	_, err = other.CreateRecord(ctx, "secret/e", []byte("five"))
 	require.NoError(t, err)
 	require.NoError(t, other.Close())
 	assert.ErrorIs(t, b.PutBlob(ctx, "v1/other", []byte("again")), backend.ErrExists, "a blob another Backend checkpointed")
-	fxFilterReady(t, b)
-	assert.ErrorIs(t, b.PutBlob(ctx, "v1/other", []byte("again")), backend.ErrExists, "a blob another Backend checkpointed, filter built again")
-	l.take()
-	require.NoError(t, b.PutBlob(ctx, "v1/newest", []byte("sealed")))
-	assert.Empty(t, l.take(), "lookups of a new blob's file once the filter is built again")
 
 	// Long keys have hashed file names; the filter holds those.
 	long := "v1/" + strings.Repeat("k", 200)
@@ -134,19 +148,25 @@ func TestBlobFileFilter(t *testing.T) {
 	require.False(t, inIndex, "v1/other is still in the index: the test would not reach the filter")
 	assert.ErrorIs(t, b.PutBlob(ctx, "v1/other", []byte("again")), backend.ErrExists, "a blob another Backend checkpointed, after a checkpoint of this one")
 	fxFilterReady(t, b)
+	assert.ErrorIs(t, b.PutBlob(ctx, "v1/other", []byte("again")), backend.ErrExists, "a blob another Backend checkpointed, filter built again")
 	assert.ErrorIs(t, b.PutBlob(ctx, long, []byte("again")), backend.ErrExists, "a blob with a hashed file name")
+	l.take()
+	require.NoError(t, b.PutBlob(ctx, "v1/newest", []byte("sealed")))
+	assert.Empty(t, l.take(), "lookups of a new blob's file once the filter is built again")
 }
 
 // TestFileFilterAnswers checks the filter itself: no name added is ever
 // said to be absent, and few names not added are said to be maybe there.
 func TestFileFilterAnswers(t *testing.T) {
 	t.Parallel()
-	f := &fileFilter{seed: maphash.MakeSeed()}
-	f.words, f.capacity, f.valid = make([]uint64, 1024), 4096, true // 16 bits a name
+	f := &fileFilter{seed: maphash.MakeSeed(), valid: true}
+	f.words, f.capacity = make([]uint64, 1024), 4096 // 16 bits a name
 	name := func(prefix string, i int) string { return fileStem("v1/"+prefix+strconv.Itoa(i)) + blobSuffix }
+	var names []string
 	for i := range 4096 {
-		f.add([]string{name("in-", i)})
+		names = append(names, name("in-", i))
 	}
+	f.checkpointed(0, names)
 	maybes := 0
 	for i := range 4096 {
 		require.True(t, f.maybe(nil, name("in-", i), 0), "name %d added, said absent", i)
@@ -155,4 +175,68 @@ func TestFileFilterAnswers(t *testing.T) {
 		}
 	}
 	assert.Less(t, maybes, 20, "names never added that the filter says may be there, of 4096")
+}
+
+// TestBlobAcceptedOnce checks the promise the filter must keep under load:
+// several Backends over one directory, with small logs checkpointed all the
+// time, spare files made and taken, Backends closed and opened again, put
+// the same blob keys (some with hashed file names) in random orders, and
+// each key is accepted exactly once.
+func TestBlobAcceptedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	const backends, keys = 4, 1500
+	var mu sync.Mutex
+	bs := make([]*Backend, backends)
+	for i := range bs {
+		bs[i] = fbOpen(t, dir, withSealSize(2048))
+	}
+	key := func(i int) string {
+		if i%7 == 0 {
+			return "v1/" + strings.Repeat("L", 200) + strconv.Itoa(i)
+		}
+		return "v1/k" + strconv.Itoa(i)
+	}
+	wins := make([]atomic.Int32, keys)
+	var wg sync.WaitGroup
+	for g := range 2 * backends {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			for n, i := range r.Perm(keys) {
+				mu.Lock()
+				b := bs[r.IntN(backends)]
+				mu.Unlock()
+				if r.IntN(4) == 0 { // a deleted blob's file becomes a spare
+					tmp := "v1/tmp-" + strconv.Itoa(g) + "-" + strconv.Itoa(i)
+					if b.PutBlob(ctx, tmp, []byte("x")) == nil {
+						assert.NoError(t, b.DeleteBlob(ctx, tmp))
+					}
+				}
+				if r.IntN(10) == 0 {
+					_, err := b.CreateRecord(ctx, "secret/"+strconv.Itoa(g)+"-"+strconv.Itoa(i), []byte("r"))
+					assert.NoError(t, err)
+				}
+				switch err := b.PutBlob(ctx, key(i), []byte("data")); {
+				case err == nil:
+					wins[i].Add(1)
+				case errors.Is(err, backend.ErrExists), errors.Is(err, backend.ErrClosed):
+				default:
+					t.Errorf("PutBlob(%d): %v", i, err)
+				}
+				if g == 0 && n%250 == 0 {
+					mu.Lock()
+					j := r.IntN(backends)
+					old := bs[j]
+					bs[j] = fbOpen(t, dir, withSealSize(2048))
+					mu.Unlock()
+					assert.NoError(t, old.Close())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range wins {
+		assert.Equal(t, int32(1), wins[i].Load(), "times key %d was accepted", i)
+	}
 }

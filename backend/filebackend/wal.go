@@ -1526,8 +1526,7 @@ func (w *wal) checkpoint(gen uint64) error {
 	}
 	// The files exist now: the filter of blob files holds them from here
 	// on, before the log is removed (see fileFilter).
-	w.files.add(blobNames)
-	w.files.checkpointed(gen)
+	w.files.checkpointed(gen, blobNames)
 	// Of the spares left, the files of deleted blobs are kept for later
 	// checkpoints, moved to tmp/, up to maxSpares in all; the others are
 	// removed. Both changes are flushed below, before the log is removed,
