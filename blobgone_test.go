@@ -10,6 +10,7 @@ import (
 
 	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/backend"
+	"github.com/secretstore/secretstore/backend/membackend"
 )
 
 // gbBackend runs a hook, once, before the next GetBlob: there another
@@ -47,11 +48,8 @@ func (b *gbBackend) beforeNextRead(hook func()) {
 func TestReadWhileBlobReplaced(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	mem := secMem(t)
-	gb := &gbBackend{Backend: mem}
-	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
-	e := secNew(t, gb, nil, keys)
-	other := secNew(t, mem, nil, keys)
+	var mem *membackend.Backend
+	gb, e, other := rbEngines(t, func(m *membackend.Backend) *gbBackend { mem = m; return &gbBackend{Backend: m} })
 	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("value")})
 	require.NoError(t, err)
 	rekey := func(key string) func() {

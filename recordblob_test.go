@@ -13,6 +13,7 @@ import (
 
 	"github.com/secretstore/secretstore"
 	"github.com/secretstore/secretstore/backend"
+	"github.com/secretstore/secretstore/backend/membackend"
 )
 
 // pairBackend makes a backend a RecordBlobGetter by calling GetRecord and
@@ -35,6 +36,17 @@ func (p *pairBackend) GetRecordBlob(ctx context.Context, key string, known uint6
 	return rec, blob, err
 }
 
+// rbEngines returns two engines with the same keys over one membackend:
+// e through the wrapper b (made from the membackend), other directly, as an
+// engine of another process would be.
+func rbEngines[B backend.Backend](t *testing.T, wrap func(*membackend.Backend) B) (b B, e, other *secretstore.Engine) {
+	t.Helper()
+	mem := secMem(t)
+	b = wrap(mem)
+	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
+	return b, secNew(t, b, nil, keys), secNew(t, mem, nil, keys)
+}
+
 // TestGetSecretValueOneBackendCall checks the read path for backends that
 // are RecordBlobGetters: with the secret cached, a Get is one combined call,
 // and a change made through another engine (as in another process) is seen
@@ -42,11 +54,7 @@ func (p *pairBackend) GetRecordBlob(ctx context.Context, key string, known uint6
 func TestGetSecretValueOneBackendCall(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	mem := secMem(t)
-	p := &pairBackend{Backend: mem}
-	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
-	e := secNew(t, p, nil, keys)
-	other := secNew(t, mem, nil, keys)
+	p, e, other := rbEngines(t, func(mem *membackend.Backend) *pairBackend { return &pairBackend{Backend: mem} })
 
 	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("one")})
 	require.NoError(t, err)
@@ -194,11 +202,7 @@ func (p *putterBackend) combined() []string {
 func TestValueWriteOneBackendCall(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	mem := secMem(t)
-	p := &putterBackend{Backend: mem}
-	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
-	e := secNew(t, p, nil, keys)
-	other := secNew(t, mem, nil, keys)
+	p, e, other := rbEngines(t, func(mem *membackend.Backend) *putterBackend { return &putterBackend{Backend: mem} })
 
 	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("one")})
 	require.NoError(t, err)
@@ -227,11 +231,7 @@ func TestValueWriteOneBackendCall(t *testing.T) {
 func TestValueWriteOneBackendCallLostRace(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	mem := secMem(t)
-	p := &putterBackend{Backend: mem}
-	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
-	e := secNew(t, p, nil, keys)
-	other := secNew(t, mem, nil, keys)
+	p, e, other := rbEngines(t, func(mem *membackend.Backend) *putterBackend { return &putterBackend{Backend: mem} })
 	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("v0")})
 	require.NoError(t, err)
 	sweep := func(msg string) {
@@ -280,11 +280,7 @@ func TestValueWriteOneBackendCallLostRace(t *testing.T) {
 func TestValueWriteOneBackendCallBlobKeyTaken(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	mem := secMem(t)
-	p := &putterBackend{Backend: mem}
-	keys := secretstore.WithKeys(secLocalKeys(t, secMaster(1)))
-	e := secNew(t, p, nil, keys)
-	other := secNew(t, mem, nil, keys)
+	p, e, other := rbEngines(t, func(mem *membackend.Backend) *putterBackend { return &putterBackend{Backend: mem} })
 	_, err := e.CreateSecret(ctx, &secretstore.CreateSecretInput{Name: "s", SecretString: secretstore.String("v0")})
 	require.NoError(t, err)
 
