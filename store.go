@@ -994,9 +994,8 @@ func (e *Engine) openValue(ctx context.Context, s *secretMeta, v *versionMeta, b
 }
 
 // writeValue seals value for version v of s under the secret's key and
-// stores the blob, returning v with its Blob and KeyID set. If once is not
-// nil and the backend is a RecordBlobPutter, the sealed blob is not stored
-// but kept in once, for the commit to store with the record.
+// stores the blob or keeps it in once for the commit (see stash),
+// returning v with its Blob and KeyID set.
 func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, value []byte, once *sealedOnce) (*versionMeta, error) {
 	var rnd [storeRandLen]byte
 	defer clear(rnd[:])
@@ -1006,37 +1005,37 @@ func (e *Engine) writeValue(ctx context.Context, s *secretMeta, v *versionMeta, 
 	var key [blobKeyLen]byte
 	e.blobKeyTo(&key, rnd[:16], e.now())
 	nv := newVersionMeta(v.ID, v.Created, v.Kind, s.KmsKeyID, string(key[:]), v.LastAccessed, v.Seq, nil)
-	aad := sealAAD(s.ARN, v.ID, v.Kind)
-	if once == nil || e.putter == nil {
-		if err := e.storeSealed(ctx, s, aad, value, nv.Blob, rnd[16:]); err != nil {
-			return nil, err
-		}
-		return nv, nil
-	}
-	sc, err := e.seal(ctx, s, aad, value, rnd[16:])
+	sc, err := e.seal(ctx, s, sealAAD(s.ARN, v.ID, v.Kind), value, rnd[16:])
 	if err != nil {
 		return nil, err
 	}
-	once.keep(ctx, e, s.ARN, nv, sc)
+	if err := e.stash(ctx, once, s.ARN, nv, sc); err != nil {
+		return nil, err
+	}
 	return nv, nil
+}
+
+// stash takes sc, the sealed blob of the new version nv of the secret arn.
+// If once is not nil and the backend is a RecordBlobPutter, once keeps it
+// for the commit to store with the record; otherwise it is stored now, and
+// once (if not nil) remembers nv, whose blob no record refers to yet.
+func (e *Engine) stash(ctx context.Context, once *sealedOnce, arn string, nv *versionMeta, sc *sealScratch) error {
+	if once != nil && e.putter != nil {
+		once.keep(ctx, e, arn, nv, sc)
+		return nil
+	}
+	err := e.b.PutBlob(ctx, nv.Blob, sc.buf)
+	putSealScratch(sc)
+	if err != nil {
+		return err
+	}
+	once.keep(ctx, e, arn, nv, nil)
+	return nil
 }
 
 // storeRandLen is the number of random bytes a write of a value uses: 16
 // for the blob key and sealRandLen for the seal.
 const storeRandLen = 16 + sealRandLen
-
-// storeSealed seals value, with associated data aad, under the key of s
-// and stores it under the blob key key, which must be a fresh one (see
-// blobKeyTo) and, since the backend may keep it, a string whose bytes never
-// change. rnd holds the sealRandLen random bytes of the seal (see seal).
-func (e *Engine) storeSealed(ctx context.Context, s *secretMeta, aad, value []byte, key string, rnd []byte) error {
-	sc, err := e.seal(ctx, s, aad, value, rnd)
-	if err != nil {
-		return err
-	}
-	defer putSealScratch(sc)
-	return e.b.PutBlob(ctx, key, sc.buf)
-}
 
 // seal seals value, with associated data aad, under the key of s, into
 // the buffer of the sealScratch it returns, whose key material is already
@@ -1079,9 +1078,10 @@ const maxPooledBuf = 72 << 10
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 
-// sealScratch is storeSealed's pooled memory: key material and the wrapped
+// sealScratch is seal's pooled memory: key material and the wrapped
 // data key (key), and the buffer the sealed value is built in (buf), which
-// is free again once the backend call returns, as in bufPool. One pool
+// is free again once the backend call that stores it returns (a sealedOnce
+// holds it until the commit, see stash), as in bufPool. One pool
 // serves both, which costs one Get and Put fewer than two pools.
 type sealScratch struct {
 	key keyScratch
@@ -1334,11 +1334,9 @@ func (e *Engine) createSecret(ctx context.Context, in *CreateSecretInput) (*Crea
 			s.NextSeq = 1
 			s.Labels = labelSet{{LabelCurrent, v.ID}}
 		}
-		var fresh []*versionMeta
-		if written != nil && !once.pending() {
-			fresh = append(fresh, written)
-		}
-		if err := e.commitWith(ctx, key, nil, s, once, fresh...); err != nil {
+		// once holds the value's blob, stored or not: it deletes one no
+		// record refers to.
+		if err := e.commitWith(ctx, key, nil, s, once); err != nil {
 			if !definitelyFailed(err) {
 				once.settled()
 			}
@@ -1453,16 +1451,9 @@ func (e *Engine) storeValue(ctx context.Context, s *secretMeta, tok string, fres
 		if err != nil {
 			return putResult{}, nil, err
 		}
-		if e.putter == nil || once == nil {
-			// The blob goes first, then the record.
-			err := e.b.PutBlob(ctx, nv.Blob, sc.buf)
-			putSealScratch(sc)
-			if err != nil {
-				return putResult{}, nil, err
-			}
-			sc = nil
+		if err := e.stash(ctx, once, next.ARN, nv, sc); err != nil {
+			return putResult{}, nil, err
 		}
-		once.keep(ctx, e, next.ARN, nv, sc)
 	}
 	next.LastChanged = now
 	return putResult{meta: next, version: nv}, pruned, nil
