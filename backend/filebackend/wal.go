@@ -1791,31 +1791,22 @@ func (w *wal) recordEntry(key string, update bool, revision uint64, data []byte)
 // the record's, appended together once the blob does not exist and the
 // record's state is the expected one, and durable before it returns.
 func (w *wal) putRecordBlob(ctx context.Context, key string, update bool, revision uint64, data []byte, blobKey string, blob []byte) (uint64, error) {
-	if w.deletionHeld(blobKey) {
-		// The blob was deleted and is put again: the deletion goes first.
-		if err := w.flushHeld(ctx); err != nil {
-			return 0, err
-		}
-	}
-	st, err := w.statBlob(blobKey)
+	st, err := w.prepareBlob(ctx, blobKey)
 	if err != nil {
 		return 0, err
 	}
 	var rev uint64
 	g, end, err := w.append(ctx, true, func(dst []logEntry) ([]logEntry, error) {
-		ok, err := w.blobExists(blobKey, st)
+		be, err := w.blobEntry(blobKey, blob, st)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			return nil, backend.ErrExists
-		}
-		e, err := w.recordEntry(key, update, revision, data)
+		re, err := w.recordEntry(key, update, revision, data)
 		if err != nil {
 			return nil, err
 		}
-		rev = e.rev
-		return append(dst, logEntry{kind: kindBlobPut, key: blobKey, data: blob}, e), nil
+		rev = re.rev
+		return append(dst, be, re), nil
 	})
 	if err != nil {
 		return 0, err
@@ -1850,27 +1841,44 @@ func (w *wal) deleteRecord(ctx context.Context, key string, revision uint64) err
 // next one). The blob's file is looked for before the append lock is taken
 // (statBlob, blobExists).
 func (w *wal) putBlob(ctx context.Context, key string, data []byte) error {
-	if w.deletionHeld(key) {
-		// The blob was deleted and is put again: the deletion goes first.
-		if err := w.flushHeld(ctx); err != nil {
-			return err
-		}
-	}
-	st, err := w.statBlob(key)
+	st, err := w.prepareBlob(ctx, key)
 	if err != nil {
 		return err
 	}
 	_, _, err = w.append(ctx, false, func(dst []logEntry) ([]logEntry, error) {
-		ok, err := w.blobExists(key, st)
+		e, err := w.blobEntry(key, data, st)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			return nil, backend.ErrExists
-		}
-		return append(dst, logEntry{kind: kindBlobPut, key: key, data: data}), nil
+		return append(dst, e), nil
 	})
 	return err
+}
+
+// prepareBlob is the part of a blob's write before the append lock: a
+// deletion of the key held is appended first (the blob is put again), and
+// the blob's file looked for (statBlob).
+func (w *wal) prepareBlob(ctx context.Context, key string) (blobStat, error) {
+	if w.deletionHeld(key) {
+		if err := w.flushHeld(ctx); err != nil {
+			return blobStat{}, err
+		}
+	}
+	return w.statBlob(key)
+}
+
+// blobEntry returns the entry that puts data under key, or ErrExists if a
+// blob is there (blobExists, with st from prepareBlob). The append lock is
+// held and the index up to date.
+func (w *wal) blobEntry(key string, data []byte, st blobStat) (logEntry, error) {
+	ok, err := w.blobExists(key, st)
+	if err != nil {
+		return logEntry{}, err
+	}
+	if ok {
+		return logEntry{}, backend.ErrExists
+	}
+	return logEntry{kind: kindBlobPut, key: key, data: data}, nil
 }
 
 // getBlob is GetBlob of a format 2 store.
