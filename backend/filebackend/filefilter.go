@@ -63,26 +63,29 @@ func (f *fileFilter) maybe(w *wal, name string, oldest uint64) bool {
 	return testBits(f.words, f.seed, name)
 }
 
-// positions calls fn with each bit position of the name whose hash is h
-// in a filter of the given number of words, while fn returns true.
-func positions(words int, h uint64, fn func(word int, mask uint64) bool) bool {
-	h2 := bits.RotateLeft64(h, 32) | 1 // odd, so that the positions differ
-	all := uint64(words*64 - 1)
+// bit returns the word and mask of the i-th of the fileFilterHashes bits
+// of the name whose hash is h, in a filter of n words (a power of two).
+func bit(h, i uint64, n int) (int, uint64) {
+	h2 := bits.RotateLeft64(h, 32) | 1 // odd, so that the bits differ
+	b := (h + i*h2) & uint64(n*64-1)
+	return int(b / 64), 1 << (b % 64)
+}
+
+func testBits(words []uint64, seed maphash.Seed, name string) bool {
+	h := maphash.String(seed, name)
 	for i := range uint64(fileFilterHashes) {
-		b := (h + i*h2) & all
-		if !fn(int(b/64), 1<<(b%64)) {
+		if w, m := bit(h, i, len(words)); words[w]&m == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func testBits(words []uint64, seed maphash.Seed, name string) bool {
-	return positions(len(words), maphash.String(seed, name), func(i int, m uint64) bool { return words[i]&m != 0 })
-}
-
 func setBits(words []uint64, h uint64) {
-	positions(len(words), h, func(i int, m uint64) bool { words[i] |= m; return true })
+	for i := range uint64(fileFilterHashes) {
+		w, m := bit(h, i, len(words))
+		words[w] |= m
+	}
 }
 
 // checkpointed records that the checkpoint of log gen wrote the files
