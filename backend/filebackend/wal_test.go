@@ -824,3 +824,76 @@ func TestLogSyncFailure(t *testing.T) {
 	_, err = again.CreateRecord(ctx, "after reopening", []byte("v"))
 	assert.NoError(t, err, "a write once the store is opened again")
 }
+
+// TestSlowLogStepsLeaveReadsFree checks that reads go on while a log is
+// sealed and its successor created (a file and an fsync of wal/) and while
+// the file of a checkpointed log is closed (which frees its blocks): the
+// hook, at those steps, reads a record from another goroutine and fails
+// the test if the read has to wait for the step to end, as it would if the
+// step held the lock that reads take.
+func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	var (
+		b                    *Backend
+		armed                atomic.Bool
+		mu                   sync.Mutex
+		seals, closes, stuck int
+	)
+	readFree := func() bool {
+		done := make(chan error, 1)
+		go func() {
+			_, err := b.GetRecord(ctx, "secret/r", 0)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			assert.NoError(t, err, "GetRecord during a slow step")
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	hook := func(op, path string) {
+		if !armed.Load() {
+			return
+		}
+		seal := op == "dirsync" && path == filepath.Join(dir, walName)
+		if !seal && op != "close" {
+			return
+		}
+		free := readFree()
+		mu.Lock()
+		defer mu.Unlock()
+		if seal {
+			seals++
+		} else {
+			closes++
+		}
+		if !free {
+			stuck++
+			t.Errorf("a read waited for %s of %s", op, path)
+		}
+	}
+	b = fbOpen(t, dir, withSealSize(2048), withFileHook(hook))
+	_, err := b.CreateRecord(ctx, "secret/r", []byte("read me"))
+	require.NoError(t, err)
+	armed.Store(true)
+	value := bytes.Repeat([]byte("v"), 500)
+	for i := 0; ; i++ {
+		_, err := b.CreateRecord(ctx, fmt.Sprintf("secret/%d", i), value)
+		require.NoError(t, err)
+		mu.Lock()
+		enough := seals >= 3 && closes >= 2
+		mu.Unlock()
+		if enough {
+			break
+		}
+		require.Less(t, i, 10000, "no seal or no closed log after %d writes", i)
+	}
+	armed.Store(false)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Zero(t, stuck, "reads that waited (of %d seals and %d closes)", seals, closes)
+}
