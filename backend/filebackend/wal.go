@@ -920,6 +920,7 @@ func (w *wal) lead(ctx context.Context, r *appendReq) {
 		w.handOver()
 		return
 	}
+	w.fillAhead()
 	w.mu.Lock()
 	fresh := false // the index is up to date, and no one else can append
 	n := 0
@@ -1087,7 +1088,17 @@ func (w *wal) flushHeld(ctx context.Context) error {
 // at least n bytes, writing zeroChunk more if not. The caller holds the
 // append lock.
 func (w *wal) prepare(g *logGen, n int) error {
-	need := g.end + int64(n)
+	return w.fill(g, g.end+int64(n))
+}
+
+// fill makes sure that g, which is or was current, is filled with zeros up
+// to need, writing up to the next multiple of zeroChunk if not. It writes
+// only past the size of g's file, and every entry lies below that (it is
+// filled before it is appended to), so it never covers an entry, even one
+// the index has not read yet. The caller holds the append lock, so that no
+// one, in any process, appends or fills meanwhile; g.alloc is only
+// changed under it.
+func (w *wal) fill(g *logGen, need int64) error {
 	if need <= g.alloc {
 		return nil
 	}
@@ -1107,6 +1118,26 @@ func (w *wal) prepare(g *logGen, n int) error {
 	}
 	g.alloc = end
 	return nil
+}
+
+// fillRoom is the room past the end of the current log below which a
+// leader fills the next chunk of zeros before it takes w.mu (fillAhead).
+const fillRoom = 64 << 10
+
+// fillAhead fills the next chunk of the current log with zeros when less
+// than fillRoom is left past its end, before the leader takes w.mu: a
+// chunk takes 0.3–0.8 ms to write on the disk the README measures on,
+// which every read of the Backend would otherwise wait for, as prepare
+// fills under w.mu. A failure is left for prepare to meet. The caller
+// holds the append lock.
+func (w *wal) fillAhead() {
+	w.mu.RLock()
+	g := w.current()
+	end, sealed := g.end, g.sealed
+	w.mu.RUnlock()
+	if !sealed && g.alloc-end < fillRoom {
+		_ = w.fill(g, end+fillRoom)
+	}
 }
 
 // encodedSize returns the size of the encoding of e.

@@ -826,20 +826,21 @@ func TestLogSyncFailure(t *testing.T) {
 }
 
 // TestSlowLogStepsLeaveReadsFree checks that reads go on while a log is
-// sealed and its successor created (a file and an fsync of wal/) and while
-// the file of a checkpointed log is closed (which frees its blocks): the
-// hook, at those steps, reads a record from another goroutine and fails
-// the test if the read has to wait for the step to end, as it would if the
-// step held the lock that reads take.
+// sealed and its successor created (a file and an fsync of wal/), while a
+// log is filled with zeros ahead of its end, and while the file of a
+// checkpointed log is closed (which frees its blocks): the hook, at those
+// steps, reads a record from another goroutine and fails the test if the
+// read has to wait for the step to end, as it would if the step held the
+// lock that reads take.
 func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
 	var (
 		b                    *Backend
-		armed                atomic.Bool
-		mu                   sync.Mutex
-		seals, closes, stuck int
+		armed                       atomic.Bool
+		mu                          sync.Mutex
+		seals, zeros, closes, stuck int
 	)
 	readFree := func() bool {
 		done := make(chan error, 1)
@@ -860,15 +861,18 @@ func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 			return
 		}
 		seal := op == "dirsync" && path == filepath.Join(dir, walName)
-		if !seal && op != "close" {
+		if !seal && op != "zero" && op != "close" {
 			return
 		}
 		free := readFree()
 		mu.Lock()
 		defer mu.Unlock()
-		if seal {
+		switch {
+		case seal:
 			seals++
-		} else {
+		case op == "zero":
+			zeros++
+		default:
 			closes++
 		}
 		if !free {
@@ -885,15 +889,15 @@ func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 		_, err := b.CreateRecord(ctx, fmt.Sprintf("secret/%d", i), value)
 		require.NoError(t, err)
 		mu.Lock()
-		enough := seals >= 3 && closes >= 2
+		enough := seals >= 3 && zeros >= 3 && closes >= 2
 		mu.Unlock()
 		if enough {
 			break
 		}
-		require.Less(t, i, 10000, "no seal or no closed log after %d writes", i)
+		require.Less(t, i, 10000, "too few seals, zero fills or closed logs after %d writes", i)
 	}
 	armed.Store(false)
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Zero(t, stuck, "reads that waited (of %d seals and %d closes)", seals, closes)
+	assert.Zero(t, stuck, "reads that waited (of %d seals, %d zero fills and %d closes)", seals, zeros, closes)
 }
