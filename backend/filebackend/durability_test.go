@@ -200,8 +200,9 @@ func TestWriteOrderLog(t *testing.T) {
 	require.NoError(t, b.Close())
 	ops := fbOps(tr.take())
 	want := []string{
-		"append wal",                          // the seal (the log is synced already)
-		"sync tmp", "link wal", "dirsync wal", // the next log
+		"sync tmp",                // the next log, written ahead
+		"append wal",              // the seal (the log is synced already)
+		"link wal", "dirsync wal", // the next log in place
 	}
 	require.GreaterOrEqual(t, len(ops), len(want))
 	assert.Equal(t, want, ops[:len(want)], "Close: sealing")

@@ -350,9 +350,23 @@ func (w *wal) createFirst(ctx context.Context, mode parseMode) error {
 // file holding the header, linked into wal/, and wal/ synced. The caller
 // holds the append lock; a log left by a crash under that name is kept.
 func (w *wal) createGen(gen uint64) error {
-	err := w.b.linkTemp(encodeLogHeader(gen), filepath.Join(w.dir, logName(gen)))
-	if err != nil && !errors.Is(err, fs.ErrExist) {
+	tmp, err := w.b.writeTemp(encodeLogHeader(gen))
+	if err != nil {
 		return err
+	}
+	return w.linkGen(tmp, gen)
+}
+
+// linkGen links tmp, a synced temp file that holds the header of the log
+// of generation gen, into wal/ as that log, unless it exists, removes tmp,
+// and syncs wal/.
+func (w *wal) linkGen(tmp string, gen uint64) error {
+	path := filepath.Join(w.dir, logName(gen))
+	w.b.cfg.note("link", path)
+	err := os.Link(tmp, path)
+	_ = os.Remove(tmp)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("filebackend: %w", err)
 	}
 	w.b.cfg.note("dirsync", w.dir)
 	if err := w.dirF.Sync(); err != nil {
@@ -610,6 +624,9 @@ func (w *wal) refreshLocked(writer bool) error {
 			if len(gens) == 0 || gens[len(gens)-1] <= cur.gen {
 				return nil // the successor is not created yet
 			}
+			if slices.Contains(gens, cur.gen+1) {
+				continue // created since openGen looked: open it
+			}
 			// The successor is checkpointed already, and so is all
 			// this Backend knows: start again from the logs there are.
 			if err := w.loadLocked(context.Background(), mode); err != nil {
@@ -628,8 +645,9 @@ func (w *wal) refreshLocked(writer bool) error {
 }
 
 // drop closes the file of g, a log out of the index because it is
-// checkpointed (so durable): at once, or when the fdatasync of it that
-// runs, if any, ends. w.mu is held for writing, so no reader uses g.
+// checkpointed (so durable), in the background (closeDropped): at once,
+// or when the fdatasync of it that runs, if any, ends. w.mu is held for
+// writing, so no reader uses g.
 func (w *wal) drop(g *logGen) {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
@@ -1400,10 +1418,13 @@ func (w *wal) startCheckpoint() {
 //
 // It holds the append lock throughout, so that nothing is appended to the
 // log, by this Backend or another, while it is sealed; but it holds w.mu
-// only while it brings the index up to date and while it appends the seal,
-// and not while it waits for the log's flush or creates the next log (a
-// file and an fsync of wal/), so that reads go on meanwhile: the index
-// then holds everything the log does.
+// only while it brings the index up to date, appends the seal and brings
+// the index up to date again, not while it waits for the log's flush or
+// writes the next log, so that reads go on meanwhile. It may use cur, the
+// log it seals, without w.mu in between: while the append lock is held,
+// cur cannot gain entries, so no refresh changes it, and it stays in the
+// index (a log is dropped only once its successor exists, which is linked
+// last).
 func (w *wal) sealIf(ctx context.Context, due func(*logGen) bool, background bool) error {
 	// The previous log must be gone before this one is sealed.
 	if err := w.checkpointOlder(ctx); err != nil {
@@ -1429,13 +1450,22 @@ func (w *wal) sealIf(ctx context.Context, due func(*logGen) bool, background boo
 	if err := w.prepare(cur, encodedSize(seal)); err != nil {
 		return err
 	}
+	// The next log is written and flushed before the seal and linked into
+	// wal/ after it: from the seal on, reads find the log sealed and look
+	// for its successor (holding w.mu), and they do so only for the time
+	// of a link. A crash between leaves a temp file, which Open removes.
+	tmp, err := w.b.writeTemp(encodeLogHeader(cur.gen + 1))
+	if err != nil {
+		return err
+	}
 	w.mu.Lock()
 	err = w.write(cur, encodedSize(seal), seal)
 	w.mu.Unlock()
 	if err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	if err := w.createGen(cur.gen + 1); err != nil {
+	if err := w.linkGen(tmp, cur.gen+1); err != nil {
 		return err
 	}
 	w.mu.Lock()

@@ -825,27 +825,28 @@ func TestLogSyncFailure(t *testing.T) {
 	assert.NoError(t, err, "a write once the store is opened again")
 }
 
-// TestSlowLogStepsLeaveReadsFree checks that reads go on while a log is
-// sealed and its successor created (a file and an fsync of wal/), while a
-// log is filled with zeros ahead of its end, and while the file of a
-// checkpointed log is closed (which frees its blocks): the hook, at those
-// steps, reads a record from another goroutine and fails the test if the
-// read has to wait for the step to end, as it would if the step held the
-// lock that reads take.
+// TestSlowLogStepsLeaveReadsFree checks that reads go on during the slow
+// steps of writing a log: its flushes (those a seal waits for among them),
+// the creation of a log's successor and the other fsyncs of wal/, the
+// zero fills ahead of a log's end, and the closing of a checkpointed log's
+// file (which frees its blocks). At each, the hook reads a record from
+// another goroutine and fails the test if the read has to wait for the
+// step to end, as it would if the step held the lock that reads take.
 func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	dir := t.TempDir()
 	var (
-		b                    *Backend
-		armed                       atomic.Bool
-		mu                          sync.Mutex
-		seals, zeros, closes, stuck int
+		b        *Backend
+		mu       sync.Mutex
+		armed    bool
+		inFlight sync.WaitGroup // hooks between their armed check and their end
+		seen     = map[string]int{}
+		stuck    int
 	)
 	readFree := func() bool {
 		done := make(chan error, 1)
 		go func() {
-			_, err := b.GetRecord(ctx, "secret/r", 0)
+			_, err := b.GetRecord(context.Background(), "secret/r", 0)
 			done <- err
 		}()
 		select {
@@ -856,48 +857,107 @@ func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 			return false
 		}
 	}
-	hook := func(op, path string) {
-		if !armed.Load() {
+	probe := func(step, path string) {
+		mu.Lock()
+		if !armed {
+			mu.Unlock()
 			return
 		}
-		seal := op == "dirsync" && path == filepath.Join(dir, walName)
-		if !seal && op != "zero" && op != "close" {
-			return
-		}
+		inFlight.Add(1)
+		mu.Unlock()
+		defer inFlight.Done()
 		free := readFree()
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case seal:
-			seals++
-		case op == "zero":
-			zeros++
-		default:
-			closes++
-		}
+		seen[step]++
 		if !free {
 			stuck++
-			t.Errorf("a read waited for %s of %s", op, path)
+			t.Errorf("a read waited for %s of %s", step, path)
 		}
 	}
-	b = fbOpen(t, dir, withSealSize(2048), withFileHook(hook))
-	_, err := b.CreateRecord(ctx, "secret/r", []byte("read me"))
+	hook := func(op, path string) {
+		switch {
+		case op == "dirsync" && path == filepath.Join(dir, walName),
+			op == "zero", op == "close":
+			probe(op, path)
+		}
+	}
+	logSync := func(f *os.File) error {
+		probe("flush", f.Name())
+		return datasync(f)
+	}
+	b = fbOpen(t, dir, withSealSize(2048), withFileHook(hook), withLogSync(logSync))
+	_, err := b.CreateRecord(t.Context(), "secret/r", []byte("read me"))
 	require.NoError(t, err)
-	armed.Store(true)
+	mu.Lock()
+	armed = true
+	mu.Unlock()
 	value := bytes.Repeat([]byte("v"), 500)
 	for i := 0; ; i++ {
-		_, err := b.CreateRecord(ctx, fmt.Sprintf("secret/%d", i), value)
+		_, err := b.CreateRecord(t.Context(), fmt.Sprintf("secret/%d", i), value)
 		require.NoError(t, err)
 		mu.Lock()
-		enough := seals >= 3 && zeros >= 3 && closes >= 2
+		enough := seen["dirsync"] >= 3 && seen["zero"] >= 3 && seen["close"] >= 2
 		mu.Unlock()
 		if enough {
 			break
 		}
-		require.Less(t, i, 10000, "too few seals, zero fills or closed logs after %d writes", i)
+		require.Less(t, i, 10000, "too few slow steps after %d writes: %v", i, seen)
 	}
-	armed.Store(false)
+	mu.Lock()
+	armed = false
+	mu.Unlock()
+	inFlight.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Zero(t, stuck, "reads that waited (of %d seals, %d zero fills and %d closes)", seals, zeros, closes)
+	assert.Zero(t, stuck, "reads that waited, of these steps: %v", seen)
+}
+
+// TestRefreshFindsSuccessorLinkedMeanwhile checks that a read that finds
+// the current log sealed, does not find its successor, and then lists
+// wal/ just as the sealer links the successor, opens the successor rather
+// than read every log again from the start: a sealer in the same process
+// no longer holds the lock that reads take while it links, so this is no
+// longer only another process's race.
+func TestRefreshFindsSuccessorLinkedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	var linkNow atomic.Pointer[func()]
+	hook := func(op, path string) {
+		if op == "readdir" && path == filepath.Join(dir, walName) {
+			if link := linkNow.Swap(nil); link != nil {
+				(*link)()
+			}
+		}
+	}
+	b := fbOpen(t, dir, withFileHook(hook))
+	_, err := b.CreateRecord(ctx, "secret/r", []byte("read me"))
+	require.NoError(t, err)
+
+	// Seal the current log as sealIf does, up to the link of its successor.
+	w := b.wal
+	unlock, err := lockDir(ctx, &w.appendLock)
+	require.NoError(t, err)
+	w.mu.Lock()
+	cur := w.current()
+	seal := logEntry{kind: kindSeal}
+	require.NoError(t, w.prepare(cur, encodedSize(seal)))
+	require.NoError(t, w.write(cur, encodedSize(seal), seal))
+	w.mu.Unlock()
+	tmp, err := b.writeTemp(encodeLogHeader(cur.gen + 1))
+	require.NoError(t, err)
+	link := func() { require.NoError(t, w.linkGen(tmp, cur.gen+1)) }
+	linkNow.Store(&link)
+
+	rec, err := b.GetRecord(ctx, "secret/r", 0)
+	unlock()
+	require.NoError(t, err)
+	assert.Equal(t, []byte("read me"), rec.Data)
+	assert.Nil(t, linkNow.Load(), "the read did not list wal/")
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	require.Len(t, w.gens, 2)
+	assert.Same(t, cur, w.gens[0], "the sealed log was read again from the start")
+	assert.Equal(t, cur.gen+1, w.current().gen)
 }
