@@ -194,9 +194,10 @@
 //	          empty for the others
 //
 // A seal is the last entry of a log whose successor, generation GEN+1, is
-// started; every log but the newest is sealed (a crash may lose the seal
-// entry itself, but not the successor's existence). Logs are only ever
-// appended to, under the append lock.
+// started; every log but the newest is sealed. A crash may lose the seal
+// entry of a log whose successor exists, which then counts as sealed, or
+// leave a sealed log without a successor, which the next append creates.
+// Logs are only ever appended to, under the append lock.
 //
 // Record and blob files, NAME, the lock-free reading of files and the
 // creation of a store are as in version 1, below. A checkpoint writes a

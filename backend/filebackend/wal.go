@@ -370,6 +370,9 @@ func (w *wal) linkGen(tmp string, gen uint64) error {
 	}
 	w.b.cfg.note("dirsync", w.dir)
 	if err := w.dirF.Sync(); err != nil {
+		// The log's name may not be durable: appends to it must not be
+		// acknowledged.
+		w.fail(err)
 		return fmt.Errorf("filebackend: %w", err)
 	}
 	return nil
@@ -1139,16 +1142,23 @@ func (w *wal) fill(g *logGen, need int64) error {
 }
 
 // fillRoom is the room past the end of the current log below which a
-// leader fills the next chunk of zeros before it takes w.mu (fillAhead).
-const fillRoom = 64 << 10
+// leader fills the next chunk of zeros before it takes w.mu (fillAhead):
+// more than a group of appends takes, so that prepare rarely has to. A
+// fill still writes up to the next multiple of zeroChunk.
+const fillRoom = zeroChunk / 2
 
 // fillAhead fills the next chunk of the current log with zeros when less
 // than fillRoom is left past its end, before the leader takes w.mu: a
 // chunk takes 0.3–0.8 ms to write on the disk the README measures on,
 // which every read of the Backend would otherwise wait for, as prepare
-// fills under w.mu. A failure is left for prepare to meet. The caller
-// holds the append lock.
+// fills under w.mu. A failure is left for prepare to meet. It goes by the
+// index, which may not have read what other processes appended since: then
+// prepare, after the refresh, may still fill under w.mu. The caller holds
+// the append lock.
 func (w *wal) fillAhead() {
+	if w.failed() != nil {
+		return
+	}
 	w.mu.RLock()
 	g := w.current()
 	end, sealed := g.end, g.sealed
@@ -1453,7 +1463,8 @@ func (w *wal) sealIf(ctx context.Context, due func(*logGen) bool, background boo
 	// The next log is written and flushed before the seal and linked into
 	// wal/ after it: from the seal on, reads find the log sealed and look
 	// for its successor (holding w.mu), and they do so only for the time
-	// of a link. A crash between leaves a temp file, which Open removes.
+	// of a link. A crash between leaves a temp file, which an Open
+	// removes once it is stale.
 	tmp, err := w.b.writeTemp(encodeLogHeader(cur.gen + 1))
 	if err != nil {
 		return err

@@ -878,6 +878,8 @@ func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 	hook := func(op, path string) {
 		switch {
 		case op == "dirsync" && path == filepath.Join(dir, walName),
+			op == "link" && filepath.Dir(path) == filepath.Join(dir, walName),
+			op == "sync" && filepath.Dir(path) == filepath.Join(dir, tmpName),
 			op == "zero", op == "close":
 			probe(op, path)
 		}
@@ -897,7 +899,8 @@ func TestSlowLogStepsLeaveReadsFree(t *testing.T) {
 		_, err := b.CreateRecord(t.Context(), fmt.Sprintf("secret/%d", i), value)
 		require.NoError(t, err)
 		mu.Lock()
-		enough := seen["dirsync"] >= 3 && seen["zero"] >= 3 && seen["close"] >= 2
+		enough := seen["dirsync"] >= 3 && seen["link"] >= 3 && seen["sync"] >= 3 &&
+			seen["zero"] >= 3 && seen["close"] >= 2
 		mu.Unlock()
 		if enough {
 			break
