@@ -223,7 +223,8 @@ func BenchmarkFileGetSecretValue(b *testing.B) {
 // and 99.9th percentiles and the slowest read, which show how long reads
 // wait for the writers' work (lock holds, the scheduler, the collector).
 // The writers seal a 16 MiB log about every 12,000 Puts, so a run spans
-// seals only with a few seconds of -benchtime.
+// seals only with a few seconds of -benchtime. With -benchmem, B/op and
+// allocs/op count the writers' allocations too.
 func BenchmarkFileGetSecretValueWhileWriting(b *testing.B) {
 	e, be := fxBenchEngine(b)
 	fxBenchCreate(b, e, "bench/get")
