@@ -231,6 +231,7 @@ func openWAL(b *Backend) (*wal, error) {
 // the first log if there is none; on failure the index is left as it was.
 // w.mu is held.
 func (w *wal) loadLocked(ctx context.Context, mode parseMode) error {
+	var missing uint64 // a log the last listing showed that did not open
 	for {
 		gens, err := w.listGens()
 		if err != nil {
@@ -245,8 +246,14 @@ func (w *wal) loadLocked(ctx context.Context, mode parseMode) error {
 		var opened []*logGen
 		for _, gen := range gens {
 			g, err := w.openGen(gen)
+			if errors.Is(err, fs.ErrNotExist) && gen == missing {
+				// Listed twice and never there: logs are removed
+				// once, so this name is no log (a dangling link).
+				err = &corruptError{path: filepath.Join(w.dir, logName(gen)), reason: "listed in wal/ but does not open"}
+			}
 			if errors.Is(err, fs.ErrNotExist) {
 				// Checkpointed since the listing: list again.
+				missing = gen
 				break
 			}
 			if err != nil {
@@ -610,6 +617,7 @@ func (w *wal) refreshLocked(writer bool) error {
 	if writer {
 		mode = parseWriter
 	}
+	var reopened uint64 // the successor opened again after a listing showed it
 	for {
 		cur := w.current()
 		if err := w.parse(cur, mode); err != nil {
@@ -627,8 +635,11 @@ func (w *wal) refreshLocked(writer bool) error {
 			if len(gens) == 0 || gens[len(gens)-1] <= cur.gen {
 				return nil // the successor is not created yet
 			}
-			if slices.Contains(gens, cur.gen+1) {
-				continue // created since openGen looked: open it
+			if slices.Contains(gens, cur.gen+1) && reopened != cur.gen+1 {
+				// Created since openGen looked: open it (once: a
+				// name that lists but does not open is no log).
+				reopened = cur.gen + 1
+				continue
 			}
 			// The successor is checkpointed already, and so is all
 			// this Backend knows: start again from the logs there are.

@@ -964,3 +964,62 @@ func TestRefreshFindsSuccessorLinkedMeanwhile(t *testing.T) {
 	assert.Same(t, cur, w.gens[0], "the sealed log was read again from the start")
 	assert.Equal(t, cur.gen+1, w.current().gen)
 }
+
+// TestLogNameThatDoesNotOpen checks that a name in wal/ that lists as a
+// log but never opens (a dangling link) is reported as corruption, naming
+// it, by Open and by a read of a Backend that finds its log sealed,
+// rather than make them list wal/ again for ever.
+func TestLogNameThatDoesNotOpen(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	b := fbOpen(t, dir)
+	_, err := b.CreateRecord(ctx, "secret/r", []byte("read me"))
+	require.NoError(t, err)
+	w := b.wal
+	w.mu.RLock()
+	cur := w.current()
+	w.mu.RUnlock()
+	bad := filepath.Join(dir, walName, logName(cur.gen+1))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "nowhere"), bad))
+
+	within := func(what string, fn func() error) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- fn() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return", what)
+			return nil
+		}
+	}
+	err = within("Open", func() error {
+		b2, err := Open(dir)
+		if err == nil {
+			_ = b2.Close()
+		}
+		return err
+	})
+	require.ErrorIs(t, err, ErrCorrupt, "Open")
+	assert.ErrorContains(t, err, bad)
+
+	// Seal the current log as a sealer that died before linking its
+	// successor would have; a read then looks for the successor.
+	unlock, err := lockDir(ctx, &w.appendLock)
+	require.NoError(t, err)
+	w.mu.Lock()
+	seal := logEntry{kind: kindSeal}
+	require.NoError(t, w.prepare(cur, encodedSize(seal)))
+	require.NoError(t, w.write(cur, encodedSize(seal), seal))
+	w.mu.Unlock()
+	unlock()
+	err = within("GetRecord", func() error {
+		_, err := b.GetRecord(ctx, "secret/r", 0)
+		return err
+	})
+	require.ErrorIs(t, err, ErrCorrupt, "GetRecord")
+	assert.ErrorContains(t, err, bad)
+	require.NoError(t, os.Remove(bad))
+}
