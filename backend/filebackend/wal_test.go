@@ -940,14 +940,7 @@ func TestRefreshFindsSuccessorLinkedMeanwhile(t *testing.T) {
 
 	// Seal the current log as sealIf does, up to the link of its successor.
 	w := b.wal
-	unlock, err := lockDir(ctx, &w.appendLock)
-	require.NoError(t, err)
-	w.mu.Lock()
-	cur := w.current()
-	seal := logEntry{kind: kindSeal}
-	require.NoError(t, w.prepare(cur, encodedSize(seal)))
-	require.NoError(t, w.write(cur, encodedSize(seal), seal))
-	w.mu.Unlock()
+	cur, unlock := fbSealOnly(t, w)
 	tmp, err := b.writeTemp(encodeLogHeader(cur.gen + 1))
 	require.NoError(t, err)
 	link := func() { require.NoError(t, w.linkGen(tmp, cur.gen+1)) }
@@ -1007,13 +1000,7 @@ func TestLogNameThatDoesNotOpen(t *testing.T) {
 
 	// Seal the current log as a sealer that died before linking its
 	// successor would have; a read then looks for the successor.
-	unlock, err := lockDir(ctx, &w.appendLock)
-	require.NoError(t, err)
-	w.mu.Lock()
-	seal := logEntry{kind: kindSeal}
-	require.NoError(t, w.prepare(cur, encodedSize(seal)))
-	require.NoError(t, w.write(cur, encodedSize(seal), seal))
-	w.mu.Unlock()
+	_, unlock := fbSealOnly(t, w)
 	unlock()
 	err = within("GetRecord", func() error {
 		_, err := b.GetRecord(ctx, "secret/r", 0)
@@ -1022,4 +1009,27 @@ func TestLogNameThatDoesNotOpen(t *testing.T) {
 	require.ErrorIs(t, err, ErrCorrupt, "GetRecord")
 	assert.ErrorContains(t, err, bad)
 	require.NoError(t, os.Remove(bad))
+}
+
+// fbSealOnly appends a seal to the current log of w, holding the append
+// lock as sealIf does, without creating the log's successor, and returns
+// the log and the function that releases the append lock.
+func fbSealOnly(t *testing.T, w *wal) (*logGen, func()) {
+	t.Helper()
+	unlock, err := lockDir(t.Context(), &w.appendLock)
+	require.NoError(t, err)
+	sealed := false
+	defer func() {
+		if !sealed {
+			unlock() // the test fails: let its Close have the lock
+		}
+	}()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cur := w.current()
+	seal := logEntry{kind: kindSeal}
+	require.NoError(t, w.prepare(cur, encodedSize(seal)))
+	require.NoError(t, w.write(cur, encodedSize(seal), seal))
+	sealed = true
+	return cur, unlock
 }
