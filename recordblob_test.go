@@ -130,9 +130,8 @@ func TestPutSecretValueStaleCache(t *testing.T) {
 	assert.ErrorIs(t, err, secretstore.ErrResourceNotFound)
 }
 
-// putterBackend makes a backend a RecordBlobPutter by putting the blob, then
-// writing the record, and deleting the blob again if the record write fails
-// with a sentinel error. It counts the engine's PutBlob calls and remembers
+// putterBackend makes a backend a RecordBlobPutter with
+// backend.PutRecordBlobInTurn. It counts the engine's PutBlob calls and remembers
 // the blob key of each combined write; before a combined write it runs the
 // hook set with beforeNext, once.
 type putterBackend struct {
@@ -166,22 +165,8 @@ func (p *putterBackend) PutRecordBlob(ctx context.Context, key string, revision 
 	if fail != nil {
 		return 0, fail
 	}
-	if err := p.Backend.PutBlob(ctx, blobKey, blob); err != nil {
-		return 0, err
-	}
-	var rev uint64
-	var err error
-	if revision == 0 {
-		rev, err = p.Backend.CreateRecord(ctx, key, data)
-	} else {
-		rev, err = p.Backend.UpdateRecord(ctx, key, revision, data)
-	}
-	if err != nil {
-		if derr := p.Backend.DeleteBlob(ctx, blobKey); derr != nil {
-			return 0, errors.Join(err, derr)
-		}
-	}
-	return rev, err
+	// The embedded backend's PutBlob, which blobPuts does not count.
+	return backend.PutRecordBlobInTurn(ctx, p.Backend, key, revision, data, blobKey, blob)
 }
 
 func (p *putterBackend) beforeNext(hook func()) {
