@@ -706,17 +706,23 @@ func (b *Backend) readRecord(key string) (fileRecord, error) {
 	return r, nil
 }
 
-// linkTemp writes content to a synced temp file and links it to path,
-// which must not exist: link(2) fails if it does (an error that wraps
-// fs.ErrExist), in this process or another, so that of two writers of one
-// path exactly one succeeds. The temp file is removed either way.
+// linkTemp writes content to a synced temp file and links it to path (see
+// link).
 func (b *Backend) linkTemp(content []byte, path string) error {
 	tmp, err := b.writeTemp(content)
 	if err != nil {
 		return err
 	}
+	return b.link(tmp, path)
+}
+
+// link links the temp file tmp to path, which must not exist: link(2)
+// fails if it does (an error that wraps fs.ErrExist), in this process or
+// another, so that of two writers of one path exactly one succeeds. tmp is
+// removed either way.
+func (b *Backend) link(tmp, path string) error {
 	b.cfg.note("link", path)
-	err = os.Link(tmp, path)
+	err := os.Link(tmp, path)
 	_ = os.Remove(tmp)
 	if err != nil {
 		return fmt.Errorf("filebackend: %w", err)
@@ -1164,17 +1170,13 @@ func (b *Backend) PutBlob(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	// link fails if the name exists, in this process or another: of two
-	// writers of one key, exactly one succeeds.
-	b.cfg.note("link", path)
-	err = os.Link(tmp, path)
-	_ = os.Remove(tmp)
-	if err != nil {
+	// Of two writers of one key, exactly one links.
+	if err := b.link(tmp, path); err != nil {
 		_ = f.Close()
 		if errors.Is(err, fs.ErrExist) {
 			return backend.ErrExists
 		}
-		return fmt.Errorf("filebackend: %w", err)
+		return err
 	}
 	if b.blobSync.add(f, path) {
 		return b.syncBlobs()

@@ -368,12 +368,9 @@ func (w *wal) createGen(gen uint64) error {
 // of generation gen, into wal/ as that log, unless it exists, removes tmp,
 // and syncs wal/.
 func (w *wal) linkGen(tmp string, gen uint64) error {
-	path := filepath.Join(w.dir, logName(gen))
-	w.b.cfg.note("link", path)
-	err := os.Link(tmp, path)
-	_ = os.Remove(tmp)
+	err := w.b.link(tmp, filepath.Join(w.dir, logName(gen)))
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("filebackend: %w", err)
+		return err
 	}
 	w.b.cfg.note("dirsync", w.dir)
 	if err := w.dirF.Sync(); err != nil {

@@ -255,11 +255,7 @@ func TestLogReloadFailureKeepsIndex(t *testing.T) {
 	b := fbOpen(t, dir)
 	_, err := a.CreateRecord(ctx, "k", []byte("v"))
 	require.NoError(t, err)
-	for i := range 2 {
-		_, err := a.CreateRecord(ctx, fmt.Sprintf("x%d", i), []byte("v"))
-		require.NoError(t, err)
-		require.NoError(t, Checkpoint(a))
-	}
+	fbTwoCheckpoints(t, a, "x")
 	// Damage in the first entry of the current log, which the second
 	// entry says was durable when it was appended.
 	for _, k := range []string{"y0", "y1"} {
@@ -357,11 +353,7 @@ func TestBlobExistsAfterLogDropped(t *testing.T) {
 	st, err := b.wal.statBlob("blob/k")
 	require.NoError(t, err)
 	require.False(t, st.inFile, "the blob has a file before any checkpoint")
-	for i := range 2 {
-		_, err := a.CreateRecord(ctx, fmt.Sprintf("r%d", i), []byte("v"))
-		require.NoError(t, err)
-		require.NoError(t, Checkpoint(a))
-	}
+	fbTwoCheckpoints(t, a, "r")
 	release, err := b.wal.lockFresh(context.Background())
 	require.NoError(t, err)
 	_, _, inIndex := b.wal.lookup("blob/k", true)
@@ -376,11 +368,7 @@ func TestBlobExistsAfterLogDropped(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.inFile, "the blob's file after the checkpoints")
 	require.NoError(t, a.DeleteBlob(ctx, "blob/k"))
-	for i := range 2 {
-		_, err := a.CreateRecord(ctx, fmt.Sprintf("s%d", i), []byte("v"))
-		require.NoError(t, err)
-		require.NoError(t, Checkpoint(a))
-	}
+	fbTwoCheckpoints(t, a, "s")
 	release, err = b.wal.lockFresh(context.Background())
 	require.NoError(t, err)
 	defer release()
@@ -1032,4 +1020,16 @@ func fbSealOnly(t *testing.T, w *wal) (*logGen, func()) {
 	require.NoError(t, w.write(cur, encodedSize(seal), seal))
 	sealed = true
 	return cur, unlock
+}
+
+// fbTwoCheckpoints writes a record (keys prefix0, prefix1) and checkpoints
+// b, twice: a Backend that refreshes its index then finds the log that was
+// current checkpointed and out of the index, as after a long idle time.
+func fbTwoCheckpoints(t *testing.T, b *Backend, prefix string) {
+	t.Helper()
+	for i := range 2 {
+		_, err := b.CreateRecord(t.Context(), fmt.Sprintf("%s%d", prefix, i), []byte("v"))
+		require.NoError(t, err)
+		require.NoError(t, Checkpoint(b))
+	}
 }
