@@ -1868,7 +1868,7 @@ func (e *Engine) readCached(ctx context.Context, ref secretRef, in *GetSecretVal
 	}
 	slot := sl.(*cacheSlot)
 	cc := slot.p.Load()
-	if cc == nil || slot.key == "" {
+	if cc == nil {
 		return nil, nil, nil, nil
 	}
 	s, err := e.active(cc, ref, false)

@@ -1259,15 +1259,21 @@ func (w *wal) syncTo(g *logGen, end int64) error {
 	w.flushing = true
 	w.flushLocked(sw)
 	if len(w.waiters) > 0 {
-		w.flushers.Go(func() {
-			w.syncMu.Lock()
-			defer w.syncMu.Unlock()
-			w.flushLocked(nil)
-		})
+		w.startFlusher()
 	} else {
 		w.flushing = false
 	}
 	return sw.result(w)
+}
+
+// startFlusher starts a goroutine that flushes for the waiters until none
+// is left (flushLocked). flushing is set, and syncMu held.
+func (w *wal) startFlusher() {
+	w.flushers.Go(func() {
+		w.syncMu.Lock()
+		defer w.syncMu.Unlock()
+		w.flushLocked(nil)
+	})
 }
 
 // waitDurable is syncTo for an append that a leader did on behalf of its
@@ -1285,11 +1291,7 @@ func (w *wal) waitDurable(g *logGen, end int64, done chan struct{}) {
 	w.waiters = append(w.waiters, sw)
 	if !w.flushing {
 		w.flushing = true
-		w.flushers.Go(func() {
-			w.syncMu.Lock()
-			defer w.syncMu.Unlock()
-			w.flushLocked(nil)
-		})
+		w.startFlusher()
 	}
 }
 
