@@ -561,11 +561,17 @@ func (e *Engine) layout(ctx context.Context, next *secretMeta) (string, error) {
 	ref := &chunkRef{Key: key, Count: size}
 	versions := slices.Clone(next.Versions)
 	moved := make([]*versionMeta, 0, size)
+	// The copies of the versions moved share one allocation: they are
+	// made together and mostly pruned together (oldest first), and one
+	// allocation costs far less than size of them. A version that outlives
+	// the others of its chunk (one that keeps a label) keeps the whole
+	// array, at most chunkSize versions' worth, alive.
+	copies := make([]versionMeta, size)
 	for i, v := range versions {
 		if v.chunk != nil {
 			continue
 		}
-		c := v.withChunk(ref, len(moved))
+		c := v.copyInChunk(&copies[len(moved)], ref, len(moved))
 		versions[i] = c
 		if moved = append(moved, c); len(moved) == size {
 			break

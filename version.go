@@ -127,8 +127,15 @@ func (b *versionBox) sealAAD(arn string) []byte {
 
 // withChunk returns a copy of v whose entry is stored at slot of chunk.
 func (v *versionMeta) withChunk(chunk *chunkRef, slot int) *versionMeta {
-	c := &versionMeta{ID: v.ID, Created: v.Created, Kind: v.Kind, KeyID: v.KeyID, Blob: v.Blob,
-		LastAccessed: v.LastAccessed, Seq: v.Seq, hash: v.hash, raw: v.raw, chunk: chunk, slot: int32(slot), wrap: v.wrap}
+	return v.copyInChunk(new(versionMeta), chunk, slot)
+}
+
+// copyInChunk makes c, a zero versionMeta, a copy of v whose entry is
+// stored at slot of chunk, and returns it.
+func (v *versionMeta) copyInChunk(c *versionMeta, chunk *chunkRef, slot int) *versionMeta {
+	c.ID, c.Created, c.Kind, c.KeyID, c.Blob = v.ID, v.Created, v.Kind, v.KeyID, v.Blob
+	c.LastAccessed, c.Seq, c.hash, c.raw, c.wrap = v.LastAccessed, v.Seq, v.hash, v.raw, v.wrap
+	c.chunk, c.slot = chunk, int32(slot)
 	if p := v.aadCache.Load(); p != nil {
 		c.aadCache.Store(p)
 	}
