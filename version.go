@@ -125,11 +125,6 @@ func (b *versionBox) sealAAD(arn string) []byte {
 	return b.aad
 }
 
-// withChunk returns a copy of v whose entry is stored at slot of chunk.
-func (v *versionMeta) withChunk(chunk *chunkRef, slot int) *versionMeta {
-	return v.copyInChunk(new(versionMeta), chunk, slot)
-}
-
 // copyInChunk makes c, a zero versionMeta, a copy of v whose entry is
 // stored at slot of chunk, and returns it.
 func (v *versionMeta) copyInChunk(c *versionMeta, chunk *chunkRef, slot int) *versionMeta {

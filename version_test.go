@@ -449,7 +449,7 @@ func mbNormalize(s *secretMeta) secretMeta {
 	}
 	c.Versions = nil
 	for _, v := range s.Versions {
-		vc := v.withChunk(v.chunk, int(v.slot))
+		vc := v.copyInChunk(new(versionMeta), v.chunk, int(v.slot))
 		vc.raw, vc.hash = nil, 0
 		vc.aadCache.Store(nil)
 		c.Versions = append(c.Versions, vc)
