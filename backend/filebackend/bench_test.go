@@ -138,6 +138,8 @@ type floorLog struct {
 	flushing bool
 }
 
+// newFloorLog returns a floorLog over a new file of floorLogSize zeros,
+// flushed, so that the writes measured allocate nothing.
 func newFloorLog(b *testing.B) *floorLog {
 	b.Helper()
 	f, err := os.OpenFile(filepath.Join(b.TempDir(), "log"), os.O_RDWR|os.O_CREATE, 0o600)
@@ -156,6 +158,8 @@ func newFloorLog(b *testing.B) *floorLog {
 	return l
 }
 
+// write writes data at the log's next offset and returns once an
+// fdatasync that started after the write has returned.
 func (l *floorLog) write(data []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
