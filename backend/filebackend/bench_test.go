@@ -264,12 +264,7 @@ const fxBenchWriters = 8
 // different secrets overlap.
 func BenchmarkFilePutSecretValueParallel(b *testing.B) {
 	e, be := fxBenchEngine(b)
-	var names []string
-	for i := range fxBenchWriters {
-		names = append(names, fmt.Sprintf("bench/put-parallel/%d", i))
-		fxBenchCreate(b, e, names[i])
-	}
-	fxBenchSteady(b, e, be, names...)
+	names := fxBenchWriterSecrets(b, e, be)
 	ctx := b.Context()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(fxValue1KiB)))
@@ -282,6 +277,20 @@ func BenchmarkFilePutSecretValueParallel(b *testing.B) {
 		}
 		return nil
 	})
+}
+
+// fxBenchWriterSecrets creates a secret for each of the fxBenchWriters
+// writers, brings them to the steady state (fxBenchSteady), and returns
+// their names.
+func fxBenchWriterSecrets(b *testing.B, e *secretstore.Engine, be *filebackend.Backend) []string {
+	b.Helper()
+	names := make([]string, fxBenchWriters)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench/put-parallel/%d", i)
+		fxBenchCreate(b, e, names[i])
+	}
+	fxBenchSteady(b, e, be, names...)
+	return names
 }
 
 // fxRunWriters runs write in exactly fxBenchWriters goroutines with
@@ -344,12 +353,7 @@ func BenchmarkFileGetSecretValue(b *testing.B) {
 func BenchmarkFileGetSecretValueWhileWriting(b *testing.B) {
 	e, be := fxBenchEngine(b)
 	fxBenchCreate(b, e, "bench/get")
-	var names []string
-	for i := range fxBenchWriters {
-		names = append(names, fmt.Sprintf("bench/put-parallel/%d", i))
-		fxBenchCreate(b, e, names[i])
-	}
-	fxBenchSteady(b, e, be, names...)
+	names := fxBenchWriterSecrets(b, e, be)
 	ctx := b.Context()
 	stop := make(chan struct{})
 	var writers sync.WaitGroup
