@@ -103,6 +103,32 @@ func TestLogSealAndCheckpoint(t *testing.T) {
 	check(fbOpen(t, dir), "new Backend after Close")
 }
 
+// TestCheckpointLargeEntries checkpoints a log whose entries are smaller
+// and larger than the window the checkpoint reads them through, and
+// straddle its edges, then reads every blob back from its file.
+func TestCheckpointLargeEntries(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := fbOpen(t, dir)
+	sizes := []int{1, entryWindow - 100, 3, entryWindow + 1, 1000, maxDataLen, 70 << 10, maxDataLen - 1, 5}
+	blobs := map[string][]byte{}
+	for i, n := range sizes {
+		k := fmt.Sprintf("blob/%d", i)
+		blobs[k] = bytes.Repeat([]byte{byte('a' + i)}, n)
+		require.NoError(t, a.PutBlob(ctx, k, blobs[k]))
+	}
+	require.NoError(t, a.Close()) // seals the log and checkpoints it
+	n := fbOpen(t, dir)
+	assert.Empty(t, n.wal.current().blobs, "every blob is read from its file")
+	for k, want := range blobs {
+		got, err := n.GetBlob(ctx, k)
+		if assert.NoError(t, err, "GetBlob(%s)", k) {
+			assert.True(t, bytes.Equal(want, got), "GetBlob(%s): %d bytes back, want %d", k, len(got), len(want))
+		}
+	}
+}
+
 // TestCorruptionLog damages the logs of a store of format version 2 and
 // checks that damage is reported with the log's name, never served, except
 // in the last entry of the newest log, which is taken for an append cut
