@@ -76,6 +76,11 @@ type wal struct {
 	leading bool
 	queue   []*appendReq
 
+	// writeBuf is where write encodes entries, kept from one write to the
+	// next (a Put's are about 3 KiB) unless a large blob made it larger
+	// than maxWriteBuf. w.mu guards it.
+	writeBuf []byte
+
 	wrote       atomic.Bool    // this Backend appended something
 	sealing     atomic.Bool    // a goroutine of this Backend is sealing the log
 	ckptRunning atomic.Bool    // a background checkpoint of this Backend runs
@@ -1183,15 +1188,18 @@ func encodedSize(e logEntry) int {
 
 // write appends entries, of size bytes encoded, to g, which is current
 // and has room for them (prepare), in one write, and indexes them. On
-// failure it writes zeros back over them.
+// failure it writes zeros back over them. w.mu is held.
 func (w *wal) write(g *logGen, size int, entries ...logEntry) error {
 	w.syncMu.Lock()
 	flushed := uint64(g.synced)
 	w.syncMu.Unlock()
-	buf := make([]byte, 0, size)
+	buf := slices.Grow(w.writeBuf[:0], size)
 	for _, e := range entries {
 		e.flushed = flushed
 		buf = appendEntry(buf, e)
+	}
+	if cap(buf) <= maxWriteBuf {
+		w.writeBuf = buf
 	}
 	w.b.cfg.note("append", g.path)
 	if _, err := g.f.WriteAt(buf, g.end); err != nil {
@@ -1210,6 +1218,9 @@ func (w *wal) write(g *logGen, size int, entries ...logEntry) error {
 	g.written.Store(g.end)
 	return nil
 }
+
+// maxWriteBuf is the largest wal.writeBuf kept.
+const maxWriteBuf = 64 << 10
 
 // failed returns the error that makes every write fail, if any.
 func (w *wal) failed() error {
