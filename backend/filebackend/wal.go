@@ -1590,7 +1590,7 @@ func (w *wal) checkpoint(gen uint64) error {
 		}
 	}
 	slices.SortFunc(changes, func(a, b change) int { return cmp.Compare(a.ref.off, b.ref.off) })
-	entries := entryReader{f: g.f}
+	entries := entryReader{f: g.f, end: g.end}
 
 	// Write every file in place: while the log exists, readers find its
 	// keys in their index and never read these files, and a crash leaves
@@ -1725,6 +1725,7 @@ func (w *wal) checkpoint(gen uint64) error {
 // most of it page faults, more than the parse of the whole log).
 type entryReader struct {
 	f        *os.File
+	end      int64 // the entries end here: no need to read further
 	buf      []byte
 	from, to int64 // the part of the file buf holds
 }
@@ -1735,10 +1736,11 @@ const entryWindow = 256 << 10
 // at returns the size bytes of the log at off, valid until the next call.
 func (r *entryReader) at(off int64, size int) ([]byte, error) {
 	if off < r.from || off+int64(size) > r.to {
-		n := max(size, entryWindow)
+		n := max(size, int(min(entryWindow, r.end-off)))
 		if cap(r.buf) < n {
 			r.buf = make([]byte, n)
 		}
+		r.from, r.to = 0, 0 // until the read succeeds
 		m, err := r.f.ReadAt(r.buf[:n], off)
 		if m < size {
 			if err == nil || errors.Is(err, io.EOF) {

@@ -120,8 +120,11 @@ func TestCheckpointLargeEntries(t *testing.T) {
 	}
 	require.NoError(t, a.Close()) // seals the log and checkpoints it
 	n := fbOpen(t, dir)
-	assert.Empty(t, n.wal.current().blobs, "every blob is read from its file")
+	gens, err := n.wal.listGens()
+	require.NoError(t, err)
+	assert.Len(t, gens, 1, "the checkpointed log is gone: every blob is read from its file")
 	for k, want := range blobs {
+		assert.FileExists(t, n.blobPath(k))
 		got, err := n.GetBlob(ctx, k)
 		if assert.NoError(t, err, "GetBlob(%s)", k) {
 			assert.True(t, bytes.Equal(want, got), "GetBlob(%s): %d bytes back, want %d", k, len(got), len(want))
