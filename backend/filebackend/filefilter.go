@@ -130,11 +130,12 @@ func (f *fileFilter) build(w *wal) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.building = false
-	f.nextAt = time.Now().Add(10 * time.Since(start))
+	wait := 10 * time.Since(start)
 	if err != nil {
-		f.nextAt = time.Now().Add(max(time.Second, 10*time.Since(start)))
+		f.nextAt = time.Now().Add(max(time.Second, wait))
 		return
 	}
+	f.nextAt = time.Now().Add(wait)
 	f.words, f.seed, f.n, f.capacity = words, seed, n, len(words)*64/16
 	f.covers, f.valid = covers, true
 }

@@ -681,15 +681,15 @@ func (w *wal) drop(g *logGen) {
 // often w.mu, which every read and every write of the Backend waits for.
 // syncMu is held.
 func (w *wal) closeDropped(g *logGen) {
-	if w.stopped {
+	closeLog := func() {
 		w.b.cfg.note("close", g.path)
 		_ = g.f.Close()
+	}
+	if w.stopped {
+		closeLog()
 		return
 	}
-	w.closers.Go(func() {
-		w.b.cfg.note("close", g.path)
-		_ = g.f.Close()
-	})
+	w.closers.Go(closeLog)
 }
 
 // current returns the current log. w.mu is held.
